@@ -1,0 +1,1 @@
+"""Infrastructure definitions shared by deployment, the local stack and the tests."""
