@@ -1,0 +1,158 @@
+"""Domain errors.
+
+They carry structured facts, not HTTP messages: each façade formats them in its
+own words and envelope (Shannon ``{"error"}``, LangGraph ``{"detail"}``). Lookup
+errors subclass :class:`LookupError`, validation errors :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class AgentcronError(Exception):
+    """Base class of every error agentcron raises on purpose."""
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+class InvalidRequestError(AgentcronError, ValueError):
+    """A client-supplied value is unacceptable. ``field`` names it where one field is at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidCronError(InvalidRequestError):
+    """The cron expression does not parse, or cannot be run by EventBridge Scheduler."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(reason, field="cron_expression")
+        self.expression = expression
+        self.reason = reason
+
+
+class CronNeverFiresError(InvalidCronError):
+    """The expression is well-formed but no date ever matches it (e.g. ``0 9 31 2 *``)."""
+
+    def __init__(self, expression: str) -> None:
+        super().__init__(expression, "never fires")
+
+
+class IntervalTooShortError(InvalidRequestError):
+    """Two consecutive fires are closer than the configured minimum interval."""
+
+    def __init__(self, min_minutes: int, actual_minutes: float) -> None:
+        super().__init__(f"must be at least {min_minutes} minutes", field="cron_expression")
+        self.min_minutes = min_minutes
+        self.actual_minutes = actual_minutes
+
+
+class InvalidTimezoneError(InvalidRequestError):
+    """Not an IANA timezone name known to ``zoneinfo`` (or longer than EventBridge allows)."""
+
+    def __init__(self, timezone: str) -> None:
+        super().__init__(f"Invalid timezone: {timezone}", field="timezone")
+        self.timezone = timezone
+
+
+class BudgetOutOfRangeError(InvalidRequestError):
+    """``max_budget_per_run_usd`` is not in (0, maximum]."""
+
+    def __init__(self, value: Decimal, maximum: Decimal) -> None:
+        super().__init__("budget out of range", field="max_budget_per_run_usd")
+        self.value = value
+        self.maximum = maximum
+
+
+class TimeoutOutOfRangeError(InvalidRequestError):
+    """``timeout_seconds`` is not in [1, maximum]."""
+
+    def __init__(self, value: object, maximum: int) -> None:
+        super().__init__("timeout out of range", field="timeout_seconds")
+        self.value = value
+        self.maximum = maximum
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+
+class NotFoundError(AgentcronError, LookupError):
+    """The object does not exist *for this caller* (foreign ids are indistinguishable)."""
+
+
+class ScheduleNotFoundError(NotFoundError):
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(schedule_id)
+        self.schedule_id = schedule_id
+
+
+class ThreadNotFoundError(NotFoundError):
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(thread_id)
+        self.thread_id = thread_id
+
+
+class RunNotFoundError(NotFoundError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+class AssistantNotFoundError(NotFoundError):
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(assistant_id)
+        self.assistant_id = assistant_id
+
+
+# --- state and limits ---------------------------------------------------------------------
+
+
+class ScheduleLimitReachedError(AgentcronError):
+    """The caller already owns ``limit`` schedules."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"{count}/{limit}")
+        self.count = count
+        self.limit = limit
+
+
+class ScheduleStateConflictError(AgentcronError):
+    """A state change that the schedule's current state forbids."""
+
+
+class ScheduleAlreadyPausedError(ScheduleStateConflictError):
+    pass
+
+
+class ScheduleNotPausedError(ScheduleStateConflictError):
+    pass
+
+
+class ConflictError(AgentcronError):
+    """An object with that id already exists, or it changed concurrently too often to retry."""
+
+
+class SchedulingUnavailableError(AgentcronError):
+    """EventBridge Scheduler (or DynamoDB) refused or failed; the change was rolled back."""
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class AuthenticationError(AgentcronError):
+    """No credentials (``missing``) or credentials that match no active key."""
+
+    def __init__(self, *, missing: bool) -> None:
+        super().__init__("missing credentials" if missing else "invalid credentials")
+        self.missing = missing
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class ConfigurationError(AgentcronError):
+    """The deployment is misconfigured (reported at start-up, never turned into a free run)."""

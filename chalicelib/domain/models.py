@@ -1,0 +1,246 @@
+"""The domain model: one Schedule, Run and Thread shape behind both façades.
+
+A Shannon schedule is a stateless cron of the default agent whose input is the
+user message ``task_query`` and whose context is ``task_context``; a LangGraph
+cron maps its fields one to one. Each façade converts explicitly between its
+wire models and these; nothing here knows about HTTP or DynamoDB.
+
+Money is :class:`~decimal.Decimal` (budgets are compared exactly), timestamps
+are timezone-aware UTC ``datetime`` objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.enums import (
+    OnRunCompleted,
+    OverlapPolicy,
+    PausedBy,
+    RunStatus,
+    RunTrigger,
+    ScheduleOrigin,
+    ScheduleStatus,
+    ThreadStatus,
+)
+
+JSONObject = dict[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A time-ordered UUID (version 7) as LangGraph mints: sorting ids sorts by creation."""
+    return str(uuid7())
+
+
+def uuid7(at: datetime | None = None) -> uuid.UUID:
+    """RFC 9562 UUIDv7: 48-bit Unix milliseconds, then random bits."""
+    ms = int((at or utcnow()).timestamp() * 1000)
+    rand = int.from_bytes(uuid.uuid4().bytes[6:], "big")  # 80 random bits
+    value = (ms & ((1 << 48) - 1)) << 80 | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+class Principal(BaseModel):
+    """Who is calling: every key condition is scoped to (tenant, user)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    user_id: str
+
+
+class RunningMarker(BaseModel):
+    """The schedule's in-flight run, used by the overlap policy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    until: datetime
+    """After this instant the marker is stale (the run's deadline plus a grace period)."""
+
+
+class Schedule(BaseModel):
+    """One recurring agent run, whichever façade created it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    tenant_id: str
+    user_id: str
+    origin: ScheduleOrigin = ScheduleOrigin.SHANNON
+    name: str
+    description: str = ""
+    cron_expression: str
+    timezone: str = "UTC"
+    graph_id: str
+    """The registered agent (LangGraph's graph) the run uses."""
+    assistant_id: str
+    """The assistant UUID (the graph's system assistant unless stated otherwise)."""
+    input: JSONObject | list[Any] | None = None
+    config: JSONObject = Field(default_factory=dict)
+    context: JSONObject = Field(default_factory=dict)
+    metadata: JSONObject = Field(default_factory=dict)
+    extras: JSONObject = Field(default_factory=dict)
+    """Façade-owned pass-through data (e.g. LangGraph's create payload keys)."""
+    thread_id: str | None = None
+    """None: stateless (a new thread per run). Otherwise runs append to this thread."""
+    on_run_completed: OnRunCompleted | None = OnRunCompleted.DELETE
+    end_time: datetime | None = None
+    max_budget_per_run_usd: Decimal
+    timeout_seconds: int
+    overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
+    webhook: str | None = None
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
+    paused_by: PausedBy | None = None
+    total_runs: int = 0
+    successful_runs: int = 0
+    failed_runs: int = 0
+    history_count: int = 0
+    """Every run record, skipped ones included (the Shannon ``total_count`` of /runs)."""
+    last_run_at: datetime | None = None
+    """The scheduled fire time of the latest run."""
+    eventbridge_expressions: list[str] = Field(default_factory=list)
+    eventbridge_names: list[str] = Field(default_factory=list)
+    running: RunningMarker | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @property
+    def is_stateless(self) -> bool:
+        return self.thread_id is None
+
+    def ended(self, now: datetime) -> bool:
+        return self.end_time is not None and self.end_time <= now
+
+    def query_text(self) -> str:
+        """The user message the agent receives, as Shannon's ``task_query`` shows it."""
+        return query_text_of(self.input)
+
+
+def query_text_of(value: JSONObject | list[Any] | None) -> str:
+    """Extract the last user message from a LangGraph-style input (or a Shannon query)."""
+    if value is None:
+        return ""
+    messages: Any = value.get("messages") if isinstance(value, dict) else None
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") in ("user", "human"):
+                content = message.get("content")
+                if isinstance(content, str):
+                    return content
+    if isinstance(value, dict) and isinstance(value.get("query"), str):
+        return str(value["query"])
+    import json
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def user_message_input(text: str) -> JSONObject:
+    """The LangGraph-style input for a plain user message (how Shannon queries are stored)."""
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+class Usage(BaseModel):
+    """Tokens and money a run (or one model call) consumed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
+
+
+class Run(BaseModel):
+    """One fire of a schedule (or a manual run), from claim to terminal state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    schedule_id: str
+    tenant_id: str
+    user_id: str
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    scheduled_time: datetime
+    """The fire time EventBridge intended (Shannon's ``triggered_at``); request time if manual."""
+    status: RunStatus
+    thread_id: str | None = None
+    graph_id: str | None = None
+    assistant_id: str | None = None
+    query: str = ""
+    input: JSONObject | list[Any] | None = None
+    metadata: JSONObject = Field(default_factory=dict)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    result: str | None = None
+    error_message: str | None = None
+    model_used: str | None = None
+    provider: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    attempt: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+
+
+class Thread(BaseModel):
+    """A conversation: the agent state that thread-bound runs accumulate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    thread_id: str
+    tenant_id: str
+    user_id: str
+    metadata: JSONObject = Field(default_factory=dict)
+    values: JSONObject | None = None
+    status: ThreadStatus = ThreadStatus.IDLE
+    config: JSONObject = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    state_updated_at: datetime | None = None
+    expires_at: datetime | None = None
+    version: int = 1
+
+
+class ApiKey(BaseModel):
+    """An API key as stored: only its SHA-256 digest, never the key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_hash: str
+    key_id: str
+    """A short public prefix of the hash, to name the key in listings and revocation."""
+    tenant_id: str
+    user_id: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    description: str = ""

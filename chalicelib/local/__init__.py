@@ -1,0 +1,1 @@
+"""Local development stack: pieces that stand in for AWS when running ``make run``."""
