@@ -1,0 +1,1 @@
+"""Agents: what a run executes. ``base``: the protocol; ``registry``: graph id → agent."""

@@ -1,0 +1,375 @@
+"""The agent protocol, the run context, and the budget meter every model call passes.
+
+An agent gets the run's input, the thread's state and a :class:`RunContext`; it
+returns an :class:`AgentResult` (output text and the new thread state). It never
+calls a model directly: it calls :meth:`RunContext.model_call`, which
+
+1. refuses to *start* a call once the deadline has passed (:class:`DeadlineExceeded`);
+2. reserves the call's worst-case cost — prompt tokens × input price + max output
+   tokens × output price — and refuses the call if the reservation does not fit in
+   what is left of the budget (:class:`BudgetExceeded`);
+3. makes the call with a timeout no longer than the time left;
+4. settles the reservation with the real usage the provider reported.
+
+Spend therefore never exceeds the budget. A call cut short by the deadline
+settles at its reservation (we cannot know what the provider billed, so we
+record the worst case rather than a free call).
+
+Usage and cost are read from the meter by the run executor for every outcome —
+success, error, timeout and budget_exceeded alike.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from chalicelib.domain.models import JSONObject, Usage, query_text_of
+
+T = TypeVar("T")
+
+MILLION = Decimal(1_000_000)
+
+
+class AgentError(Exception):
+    """The agent or its model provider failed; the run ends ``error``."""
+
+
+class DeadlineExceeded(Exception):
+    """The run's deadline passed; the run ends ``timeout``."""
+
+
+class BudgetExceeded(Exception):
+    """The next model call does not fit in the remaining budget.
+
+    The run ends ``budget_exceeded``.
+    """
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """USD per one million tokens."""
+
+    model: str
+    provider: str
+    input_per_million: Decimal
+    output_per_million: Decimal
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return (
+            Decimal(input_tokens) * self.input_per_million
+            + Decimal(output_tokens) * self.output_per_million
+        ) / MILLION
+
+
+@dataclass
+class Reservation:
+    price: ModelPrice
+    amount: Decimal
+    settled: bool = False
+
+
+@dataclass
+class BudgetMeter:
+    """Tracks reserved and settled spend against ``limit_usd``; thread-safe."""
+
+    limit_usd: Decimal
+    spent_usd: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def remaining_usd(self) -> Decimal:
+        return self.limit_usd - self.spent_usd - self.reserved_usd
+
+    def reserve(self, price: ModelPrice, prompt_tokens: int, max_output_tokens: int) -> Reservation:
+        worst = price.cost(prompt_tokens, max_output_tokens)
+        with self._lock:
+            if self.spent_usd + self.reserved_usd + worst > self.limit_usd:
+                raise BudgetExceeded(
+                    f"a call to {price.model} may cost up to ${worst:.6f}; "
+                    f"${self.remaining_usd:.6f} of ${self.limit_usd} left"
+                )
+            self.reserved_usd += worst
+            return Reservation(price=price, amount=worst)
+
+    def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Decimal:
+        """Replace the reservation with the real cost the provider reported.
+
+        The reservation is a true upper bound (see :func:`prompt_token_bound`), so the
+        real cost fits in it; it is booked as reported either way, never rounded down.
+        """
+        charged = reservation.price.cost(input_tokens, output_tokens)
+        with self._lock:
+            if reservation.settled:
+                return Decimal(0)
+            reservation.settled = True
+            self.reserved_usd -= reservation.amount
+            self.spent_usd += charged
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+            self.calls += 1
+        return charged
+
+    def settle_worst_case(self, reservation: Reservation) -> None:
+        """A call whose outcome is unknown (cut by the deadline) is booked at its reservation."""
+        with self._lock:
+            if reservation.settled:
+                return
+            reservation.settled = True
+            self.reserved_usd -= reservation.amount
+            self.spent_usd += reservation.amount
+            self.calls += 1
+
+    def usage(self) -> Usage:
+        with self._lock:
+            return Usage(
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+                cost_usd=self.spent_usd,
+            )
+
+
+@dataclass(frozen=True)
+class CallUsage:
+    """What the provider reported for one call."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+class Monotonic(Protocol):
+    def __call__(self) -> float: ...
+
+
+@dataclass
+class RunContext:
+    """Everything an agent may use during one run."""
+
+    run_id: str
+    schedule_id: str
+    thread_id: str | None
+    deadline: float
+    """Monotonic-clock instant after which no model call may start."""
+    budget: BudgetMeter
+    config: JSONObject = field(default_factory=dict)
+    context: JSONObject = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    models_used: list[ModelPrice] = field(default_factory=list)
+
+    def time_left(self) -> float:
+        return self.deadline - self.monotonic()
+
+    def check_deadline(self) -> None:
+        if self.time_left() <= 0:
+            raise DeadlineExceeded("the run's deadline has passed")
+
+    def begin_call(
+        self, price: ModelPrice, prompt_tokens: int, max_output_tokens: int
+    ) -> Reservation:
+        """Steps 1 and 2 of :meth:`model_call` for agents whose calls start and end in callbacks.
+
+        The caller must settle the returned reservation (``budget.settle`` with the
+        reported usage, or ``budget.settle_worst_case`` when the outcome is unknown).
+        """
+        self.check_deadline()
+        reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
+        if price not in self.models_used:
+            self.models_used.append(price)
+        return reservation
+
+    def model_call(
+        self,
+        price: ModelPrice,
+        *,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        call: Callable[[float], tuple[T, CallUsage]],
+    ) -> T:
+        """Run one model call under the deadline and the budget.
+
+        ``call`` receives the seconds left (use it as the request timeout) and returns
+        the provider's answer with the usage it reported. A ``TimeoutError`` from
+        ``call`` after the deadline becomes :class:`DeadlineExceeded`.
+        """
+        self.check_deadline()
+        reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
+        if price not in self.models_used:
+            self.models_used.append(price)
+        try:
+            result, usage = call(max(self.time_left(), 0.001))
+        except TimeoutError as exc:
+            self.budget.settle_worst_case(reservation)
+            raise DeadlineExceeded("the model call did not finish before the deadline") from exc
+        except BaseException:
+            # A failed call may still have been billed; book the worst case.
+            self.budget.settle_worst_case(reservation)
+            raise
+        self.budget.settle(reservation, usage.input_tokens, usage.output_tokens)
+        return result
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """What one agent invocation produced."""
+
+    output: str
+    """The final answer as text (Shannon's ``result``)."""
+    values: JSONObject
+    """The thread's new state (e.g. ``{"messages": [...]}``)."""
+
+
+class Agent(Protocol):
+    """A runnable agent. Implementations must route every model call through ``ctx.model_call``."""
+
+    graph_id: str
+
+    def invoke(
+        self, input: JSONObject | list[Any] | None, state: JSONObject | None, ctx: RunContext
+    ) -> AgentResult: ...
+
+
+PER_MESSAGE_OVERHEAD_TOKENS = 8
+
+
+def prompt_token_bound(*texts: str) -> int:
+    """An upper bound on the prompt tokens of ``texts``, for the pre-flight reservation.
+
+    Byte-level BPE tokenizers never produce more tokens than UTF-8 bytes, so the byte
+    count (plus a per-message allowance for the chat template) bounds the real count
+    from above. It over-reserves by about 4x for English, which only matters when a
+    budget is within a few cents of a run's real cost.
+    """
+    return sum(len(t.encode("utf-8")) + PER_MESSAGE_OVERHEAD_TOKENS for t in texts) or 1
+
+
+# --- helpers shared by the built-in agents ------------------------------------------------
+
+
+def call_with_timeout(fn: Callable[[], T], timeout: float, *, name: str = "agentcron-call") -> T:
+    """Run ``fn`` in a daemon thread and wait at most ``timeout`` seconds for it.
+
+    Transports bound single socket operations, not a whole call (DNS resolution, a
+    server trickling bytes, botocore's retries), so this is what keeps a provider
+    call inside the run's deadline. On timeout the thread is abandoned — it cannot
+    be killed — and :class:`TimeoutError` is raised; the caller books the call at
+    its worst case, because the provider may still bill it.
+    """
+    outcome: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:  # handed to the waiting thread below
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    if not done.wait(max(timeout, 0.0)):
+        raise TimeoutError(f"no answer within {timeout:.3f} s")
+    ok, value = outcome[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation, reduced to what every chat provider accepts."""
+
+    role: str
+    """``system``, ``user``, ``assistant`` or ``tool``."""
+    content: str
+
+    def as_json(self) -> JSONObject:
+        """The shape stored in a thread's ``values["messages"]``."""
+        return {"role": self.role, "content": self.content}
+
+
+# LangGraph's message dicts say ``type: human|ai``; OpenAI's say ``role: user|assistant``.
+_ROLE_ALIASES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "ai": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def message_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text blocks of a content list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts: list[str] = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "\n".join(parts)
+    return json.dumps(
+        content, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str
+    )
+
+
+def chat_messages(messages: Any) -> list[ChatMessage]:
+    """Normalise a LangGraph-style message list.
+
+    Accepts ``{"role"|"type": ..., "content": ...}`` dicts, ``[role, content]`` pairs
+    and bare strings (user messages). Unknown roles count as ``user``; anything that
+    is not a message is skipped.
+    """
+    if not isinstance(messages, list):
+        return []
+    out: list[ChatMessage] = []
+    for item in messages:
+        if isinstance(item, str):
+            out.append(ChatMessage("user", item))
+        elif isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str):
+            out.append(
+                ChatMessage(_ROLE_ALIASES.get(item[0].lower(), "user"), message_text(item[1]))
+            )
+        elif isinstance(item, dict) and "content" in item:
+            role = item.get("role", item.get("type", "user"))
+            role = _ROLE_ALIASES.get(role.lower(), "user") if isinstance(role, str) else "user"
+            out.append(ChatMessage(role, message_text(item["content"])))
+    return out
+
+
+def input_messages(input: JSONObject | list[Any] | None) -> list[ChatMessage]:
+    """The messages a run's input adds to the thread.
+
+    ``{"messages": [...]}`` or a bare list contributes its messages; ``None`` adds
+    nothing; any other JSON becomes one user message (its ``query``, else its
+    compact JSON — see :func:`~chalicelib.domain.models.query_text_of`).
+    """
+    if input is None:
+        return []
+    if isinstance(input, list):
+        return chat_messages(input)
+    if isinstance(input.get("messages"), list):
+        return chat_messages(input["messages"])
+    return [ChatMessage("user", query_text_of(input))]
+
+
+def state_messages(state: JSONObject | None) -> list[ChatMessage]:
+    """The conversation already stored in a thread's values."""
+    return chat_messages((state or {}).get("messages"))

@@ -1,0 +1,246 @@
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LiteLLM, ...).
+
+One run is one ``POST {base_url}/chat/completions`` with
+``{"model", "messages", "max_tokens"}`` (plus ``temperature`` when configured) and
+``Authorization: Bearer <key>`` when a key is configured.
+
+Design decisions:
+
+* **Standard library only, imported lazily.** ``urllib.request`` (and with it
+  ``http.client``/``ssl``) is imported on the first call, so the API Lambda never
+  pays for it, and Lambda's bundle needs no HTTP client package.
+* **Timeouts.** The socket timeout is ``min(time left, timeout_cap)``, and since a
+  socket timeout bounds each blocking operation rather than the request (DNS, a
+  server trickling bytes), the request also runs under
+  :func:`~chalicelib.agents.base.call_with_timeout` with the same limit. When the
+  deadline was the binding limit the timeout propagates as :class:`TimeoutError`
+  (``model_call`` reports ``DeadlineExceeded``); when the cap was, it is an
+  :class:`~chalicelib.agents.base.AgentError`.
+* **No redirects.** urllib would follow a 30x to any host, resending the bearer
+  token there (and turning the POST into a GET). A redirect is reported as an error.
+* **Errors.** HTTP 4xx/5xx become an ``AgentError`` with the status and the
+  provider's own message (OpenAI's ``{"error": {"message"}}``, or ``detail`` /
+  ``message`` / the raw text of compatible servers); unreachable hosts, dropped
+  connections and malformed JSON are ``AgentError`` too.
+* **Messages.** The assistant's system prompt, then the thread's messages and the
+  input's, as ``{"role", "content"}``; ``tool`` messages are sent as user text
+  (a ``tool`` role would need the ``tool_call_id`` of a replayed tool call).
+* **Usage** is ``usage.prompt_tokens``/``completion_tokens``. Some compatible servers
+  omit usage; such a call is booked at its reservation (the worst case), never as free.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from chalicelib.agents.base import (
+    AgentError,
+    AgentResult,
+    CallUsage,
+    ChatMessage,
+    ModelPrice,
+    RunContext,
+    call_with_timeout,
+    input_messages,
+    message_text,
+    prompt_token_bound,
+    state_messages,
+)
+from chalicelib.domain.errors import ConfigurationError
+from chalicelib.domain.models import JSONObject
+
+if TYPE_CHECKING:
+    import urllib.error
+    import urllib.request
+
+# Enough of an error body to carry the provider's message, not a whole HTML page.
+_MAX_ERROR_TEXT = 500
+
+
+class OpenAICompatibleAgent:
+    """A chat agent on an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(
+        self,
+        *,
+        graph_id: str,
+        price: ModelPrice,
+        max_tokens: int,
+        base_url: str,
+        api_key: str,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens_param: str = "max_tokens",
+        timeout_cap: float = 120.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(
+                f"OPENAI_BASE_URL must be an http(s) URL such as https://api.openai.com/v1, "
+                f"not {base_url!r}"
+            )
+        self.graph_id = graph_id
+        self.price = price
+        self.model = price.model
+        self.max_tokens = max_tokens
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.host = parts.netloc
+        self.system = system
+        self.temperature = temperature
+        self.max_tokens_param = max_tokens_param
+        self.timeout_cap = timeout_cap
+        self._api_key = api_key
+
+    def invoke(
+        self, input: JSONObject | list[Any] | None, state: JSONObject | None, ctx: RunContext
+    ) -> AgentResult:
+        history = state_messages(state)
+        new = input_messages(input)
+        conversation = [*history, *new]
+        if not any(m.role != "system" for m in conversation):
+            raise AgentError("nothing to send: the conversation has no user message")
+        prompt = ([ChatMessage("system", self.system)] if self.system else []) + conversation
+        body = self.request_body(prompt)
+        prompt_bound = prompt_token_bound(*(m.content for m in prompt))
+        answer = ctx.model_call(
+            self.price,
+            prompt_tokens=prompt_bound,
+            max_output_tokens=self.max_tokens,
+            call=functools.partial(self._complete, body, prompt_bound),
+        )
+        messages = [m.as_json() for m in conversation]
+        messages.append(ChatMessage("assistant", answer).as_json())
+        return AgentResult(output=answer, values={**(state or {}), "messages": messages})
+
+    def request_body(self, prompt: list[ChatMessage]) -> JSONObject:
+        body: JSONObject = {
+            "model": self.model,
+            "messages": [
+                {"role": "user" if m.role == "tool" else m.role, "content": m.content}
+                for m in prompt
+            ],
+            self.max_tokens_param: self.max_tokens,
+        }
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        return body
+
+    def _complete(
+        self, body: JSONObject, prompt_bound: int, timeout: float
+    ) -> tuple[str, CallUsage]:
+        wait = min(timeout, self.timeout_cap)
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            raw = call_with_timeout(
+                lambda: self._post(payload, wait), wait, name=f"openai-{self.graph_id}"
+            )
+        except TimeoutError:
+            if timeout <= self.timeout_cap:
+                raise  # the deadline was the limit: model_call reports DeadlineExceeded
+            raise AgentError(
+                f"{self.host} did not answer within {self.timeout_cap:g} s (model {self.model})"
+            ) from None
+        return self._parse(raw, prompt_bound)
+
+    def _post(self, payload: bytes, timeout: float) -> bytes:
+        """Send the request (in the worker thread); raise AgentError or TimeoutError."""
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "agentcron",
+        }
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
+        try:
+            with _opener().open(request, timeout=timeout) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            raise AgentError(self._http_error(exc)) from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise TimeoutError(f"{self.host} timed out") from exc
+            raise AgentError(f"cannot reach {self.host}: {exc.reason}") from exc
+        except TimeoutError:
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            raise AgentError(f"the connection to {self.host} failed: {exc!r}") from exc
+
+    def _http_error(self, exc: urllib.error.HTTPError) -> str:
+        try:
+            text = exc.read().decode("utf-8", "replace")
+        except Exception:  # the body is only a nicety; the status is the error
+            text = ""
+        detail = _provider_message(text) or exc.reason or "no message"
+        return f"{self.host} returned HTTP {exc.code} for model {self.model}: {detail}"
+
+    def _parse(self, raw: bytes, prompt_bound: int) -> tuple[str, CallUsage]:
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise AgentError(f"{self.host} returned malformed JSON (model {self.model})") from exc
+        if not isinstance(document, dict):
+            raise AgentError(f"{self.host} returned an unexpected response (model {self.model})")
+        if "error" in document:
+            detail = _provider_message(json.dumps(document))
+            raise AgentError(f"{self.host} returned an error for model {self.model}: {detail}")
+        try:
+            message = document["choices"][0]["message"]
+            text = message_text(message.get("content"))
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise AgentError(
+                f"{self.host} returned no choices[0].message (model {self.model})"
+            ) from exc
+        usage = document.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        prompt_tokens = usage.get("prompt_tokens")
+        completion_tokens = usage.get("completion_tokens")
+        if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
+            # No usage reported: book the worst case the reservation assumed.
+            return text, CallUsage(prompt_bound, self.max_tokens)
+        return text, CallUsage(prompt_tokens, completion_tokens)
+
+
+def _provider_message(text: str) -> str:
+    """The human message in an error body, in the shapes compatible servers use."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text.strip()[:_MAX_ERROR_TEXT]
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:_MAX_ERROR_TEXT]
+        for candidate in (error, document.get("detail"), document.get("message")):
+            if isinstance(candidate, str) and candidate:
+                return candidate[:_MAX_ERROR_TEXT]
+    return text.strip()[:_MAX_ERROR_TEXT]
+
+
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener for http(s) only, without a redirect handler (see the module docstring).
+
+    ``build_opener`` would add ``HTTPRedirectHandler`` (and file/ftp/data handlers);
+    without it a 30x reaches ``HTTPDefaultErrorHandler`` and raises ``HTTPError``.
+    """
+    import urllib.request
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener

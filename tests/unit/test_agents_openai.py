@@ -1,0 +1,350 @@
+"""The OpenAI-compatible agent against a real local HTTP server.
+
+A ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) plays the provider: it records each
+request (path, headers, JSON body) and answers from a script — realistic
+chat-completions JSON, provider errors, slow answers, redirects.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from chalicelib.agents.base import (
+    AgentError,
+    BudgetExceeded,
+    DeadlineExceeded,
+    ModelPrice,
+    prompt_token_bound,
+)
+from chalicelib.agents.openai_compat import OpenAICompatibleAgent
+from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
+from chalicelib.domain.errors import ConfigurationError
+from tests.fixtures.run_context import FakeClock, make_context
+
+PRICE: ModelPrice = load_prices(DEFAULT_PRICES_FILE, None)["gpt-4o-mini"]
+SYSTEM = "You are a concise assistant."
+MAX_TOKENS = 128
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeProvider:
+    """The scripted server's state, shared with its request handler."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[Recorded] = []
+        self.base_url = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                provider.requests.append(
+                    Recorded(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw)
+                    )
+                )
+                reply = (
+                    provider.replies.pop(0) if provider.replies else Reply(body=completion("ok"))
+                )
+                time.sleep(reply.delay)
+                payload = (
+                    reply.body.encode()
+                    if isinstance(reply.body, str)
+                    else json.dumps(reply.body).encode()
+                )
+                try:
+                    self.send_response(reply.status)
+                    for name, value in {
+                        "Content-Type": "application/json",
+                        **reply.headers,
+                    }.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    state = FakeProvider()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
+    server.daemon_threads = True
+    # A short poll interval keeps shutdown() (once per test) fast.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def completion(text: str, prompt_tokens: int = 24, completion_tokens: int = 9) -> dict[str, Any]:
+    """A chat.completion as OpenAI returns it."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        },
+        "system_fingerprint": "fp_0ba0d124f1",
+    }
+
+
+def make_agent(base_url: str, **kwargs: Any) -> OpenAICompatibleAgent:
+    options: dict[str, Any] = {
+        "api_key": "sk-test-123",
+        "system": SYSTEM,
+        "temperature": 0.2,
+        **kwargs,
+    }
+    return OpenAICompatibleAgent(
+        graph_id="openai", price=PRICE, max_tokens=MAX_TOKENS, base_url=base_url, **options
+    )
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def test_request_usage_and_cost(provider: FakeProvider) -> None:
+    # Given a provider answering a realistic completion
+    provider.replies.append(Reply(body=completion("Ship it on Friday.", 31, 6)))
+    ctx = make_context()
+    # When the agent runs
+    result = make_agent(provider.base_url).invoke(user("When should we ship?"), None, ctx)
+    # Then the request is exactly what OpenAI expects, and usage/cost come from the answer
+    (request,) = provider.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-test-123"
+    assert request.headers["content-type"] == "application/json"
+    assert request.body == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "When should we ship?"},
+        ],
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.2,
+    }
+    assert result.output == "Ship it on Friday."
+    assert (ctx.budget.input_tokens, ctx.budget.output_tokens) == (31, 6)
+    assert ctx.budget.spent_usd == (31 * Decimal("0.15") + 6 * Decimal("0.60")) / 1_000_000
+    assert ctx.models_used == [PRICE]
+
+
+def test_thread_state_accumulates_across_invocations(provider: FakeProvider) -> None:
+    provider.replies += [Reply(body=completion("Paris.")), Reply(body=completion("2.1 million."))]
+    agent = make_agent(provider.base_url)
+    first = agent.invoke(user("Capital of France?"), None, make_context())
+    second = agent.invoke(user("Population?"), first.values, make_context())
+    assert provider.requests[1].body["messages"] == [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "Population?"},
+    ]
+    assert second.values["messages"][-1] == {"role": "assistant", "content": "2.1 million."}
+    assert len(second.values["messages"]) == 4
+
+
+def test_budget_refusal_happens_before_the_request(provider: FakeProvider) -> None:
+    # Given a budget below the worst case (max output alone costs 128 × 0.60 / 1M)
+    ctx = make_context(budget="0.00007")
+    with pytest.raises(BudgetExceeded):
+        make_agent(provider.base_url).invoke(user("hello"), None, ctx)
+    # Then the provider never saw a request
+    assert provider.requests == []
+    assert ctx.budget.spent_usd == 0
+
+
+def test_spend_never_exceeds_the_budget_across_calls(provider: FakeProvider) -> None:
+    provider.replies += [Reply(body=completion("x", 40, 100)) for _ in range(5)]
+    agent = make_agent(provider.base_url)
+    ctx = make_context(budget="0.00025")
+    values = None
+    with pytest.raises(BudgetExceeded):
+        for _ in range(5):
+            values = agent.invoke(user("again"), values, ctx).values
+    assert 0 < len(provider.requests) < 5
+    assert ctx.budget.spent_usd <= ctx.budget.limit_usd
+    assert ctx.budget.calls == len(provider.requests)
+
+
+def test_no_call_starts_after_the_deadline(provider: FakeProvider) -> None:
+    clock = FakeClock()
+    ctx = make_context(clock=clock, timeout=10)
+    clock.advance(10.5)
+    with pytest.raises(DeadlineExceeded):
+        make_agent(provider.base_url).invoke(user("late"), None, ctx)
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            Reply(
+                429,
+                {
+                    "error": {
+                        "message": "Rate limit reached for gpt-4o-mini on requests per min (RPM)",
+                        "type": "requests",
+                        "param": None,
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+            ),
+            "HTTP 429 for model gpt-4o-mini: Rate limit reached for gpt-4o-mini",
+        ),
+        (
+            Reply(
+                401,
+                {"error": {"message": "Incorrect API key provided: sk-test-***", "code": None}},
+            ),
+            "HTTP 401 for model gpt-4o-mini: Incorrect API key provided",
+        ),
+        (Reply(400, {"detail": "model 'gpt-4o-mini' not found"}), "HTTP 400"),
+        (
+            Reply(502, "<html>Bad Gateway</html>"),
+            "HTTP 502 for model gpt-4o-mini: <html>Bad Gateway",
+        ),
+        (Reply(200, "{not json"), "malformed JSON"),
+        (Reply(200, {"error": {"message": "upstream overloaded"}}), "upstream overloaded"),
+        (Reply(200, {"id": "x", "choices": []}), "no choices[0].message"),
+        (Reply(302, "", headers={"Location": "https://elsewhere.example/steal"}), "HTTP 302"),
+    ],
+)
+def test_provider_errors_become_agent_errors(
+    provider: FakeProvider, reply: Reply, expected: str
+) -> None:
+    provider.replies.append(reply)
+    ctx = make_context()
+    with pytest.raises(AgentError) as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert expected in str(raised.value)
+    assert len(provider.requests) == 1  # and a redirect was not followed
+    # A failed call may have been billed: it is booked at its reservation.
+    assert ctx.budget.calls == 1 and ctx.budget.spent_usd > 0
+
+
+def test_unreachable_server_is_an_agent_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    agent = make_agent(f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(AgentError, match=r"cannot reach 127\.0\.0\.1"):
+        agent.invoke(user("hi"), None, make_context())
+
+
+def test_slow_answer_past_the_deadline_is_a_deadline(provider: FakeProvider) -> None:
+    # Given a provider that takes 0.8 s and a run with 0.2 s left (real clock)
+    provider.replies.append(Reply(body=completion("too late"), delay=0.8))
+    ctx = make_context(real_clock=True, timeout=0.2)
+    started = time.monotonic()
+    # Then the agent stops waiting at the deadline
+    with pytest.raises(DeadlineExceeded):
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert time.monotonic() - started < 0.6
+    assert ctx.budget.calls == 1 and ctx.budget.reserved_usd == 0
+
+
+def test_timeout_cap_bounds_a_call_when_the_run_has_time(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(body=completion("too late"), delay=0.6))
+    agent = make_agent(provider.base_url, timeout_cap=0.15)
+    with pytest.raises(AgentError, match=r"did not answer within 0.15 s"):
+        agent.invoke(user("hi"), None, make_context(real_clock=True, timeout=60))
+
+
+def test_missing_usage_is_booked_at_the_worst_case(provider: FakeProvider) -> None:
+    body = completion("no usage here")
+    del body["usage"]
+    provider.replies.append(Reply(body=body))
+    ctx = make_context()
+    result = make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert result.output == "no usage here"
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_without_key_no_authorization_and_alternative_max_tokens_field(
+    provider: FakeProvider,
+) -> None:
+    agent = make_agent(
+        provider.base_url + "/",
+        api_key="",
+        system=None,
+        temperature=None,
+        max_tokens_param="max_completion_tokens",
+    )
+    agent.invoke(
+        {"messages": [{"type": "human", "content": "hi"}, {"role": "tool", "content": "7"}]},
+        None,
+        make_context(),
+    )
+    (request,) = provider.requests
+    assert "authorization" not in request.headers
+    assert request.path == "/v1/chat/completions"
+    assert request.body == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "7"}],
+        "max_completion_tokens": MAX_TOKENS,
+    }
+
+
+def test_no_user_message_is_an_error_before_any_call(provider: FakeProvider) -> None:
+    with pytest.raises(AgentError, match="no user message"):
+        make_agent(provider.base_url).invoke(None, None, make_context())
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize("base_url", ["file:///etc/passwd", "api.openai.com/v1", ""])
+def test_base_url_must_be_http(base_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="OPENAI_BASE_URL"):
+        make_agent(base_url)
