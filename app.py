@@ -1,0 +1,30 @@
+"""agentcron's composition root: the routing table and the trigger Lambda. Nothing else.
+
+Routes live in one Blueprint per façade; every dependency is built lazily by
+``chalicelib.dependencies`` on first use, so importing this module does no I/O and
+creates no AWS client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice
+
+from chalicelib.api.shannon import bp as shannon_schedules
+from chalicelib.observability import configure_logging
+
+app = Chalice(app_name="agentcron")
+configure_logging()
+
+app.register_blueprint(shannon_schedules, url_prefix="/api/v1")
+
+
+@app.lambda_function(name="run_trigger")
+def run_trigger(event: Any, context: Any) -> dict[str, Any]:
+    """EventBridge Scheduler's target (and the async target of manual runs)."""
+    from chalicelib.dependencies import container
+    from chalicelib.trigger import handle
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return handle(event, remaining, container().run_executor)

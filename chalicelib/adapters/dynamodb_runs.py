@@ -1,0 +1,298 @@
+"""Run history in DynamoDB, and the two transactions that make the trigger exactly-once.
+
+**Claim** (one ``TransactWriteItems``):
+  0. put the run, keyed by (schedule, scheduled time), if it does not exist — the
+     dedupe that absorbs at-least-once delivery and split-schedule double fires;
+  1. on the schedule: set the running marker and count the history record, on the
+     condition that it still exists, is ACTIVE (scheduled fires only) and — under the
+     ``skip`` overlap policy — has no live running marker;
+  2. for stateless schedules, put the run's fresh thread.
+
+**Finish** (one ``TransactWriteItems``): the terminal run record (only from
+``running``), the schedule's counters / ``last_run_at`` / running marker and any
+system pause, and the thread (deleted, or its new state written). Counters and
+history therefore always agree. If the schedule was deleted mid-run, the run and
+thread are still finished without it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.adapters import dynamodb_codec as codec
+from chalicelib.adapters.dynamodb_common import (
+    TransactionCancelled,
+    aws_errors_unavailable,
+    transact,
+)
+from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
+from chalicelib.domain.models import Run, Schedule
+from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
+from infra.tables import GSI1
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+class DynamoDBRunStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _schedule_key(self, schedule: Schedule) -> dict[str, Any]:
+        return {
+            "pk": codec.s(codec.user_pk(schedule.tenant_id, schedule.user_id)),
+            "sk": codec.s(codec.schedule_sk(schedule.id)),
+        }
+
+    # --- claim ------------------------------------------------------------------------------
+
+    @aws_errors_unavailable
+    def claim(self, request: ClaimRequest) -> ClaimOutcome:
+        run, schedule = request.run, request.schedule
+        conditions = ["attribute_exists(pk)"]
+        values: dict[str, Any] = {":one": codec.n(1)}
+        names: dict[str, str] = {"#hc": "history_count"}
+        update = "ADD #hc :one"
+        if run.trigger is RunTrigger.SCHEDULE:
+            conditions.append("#st = :active")
+            names["#st"] = "status"
+            values[":active"] = codec.s(ScheduleStatus.ACTIVE.value)
+        if request.enforce_no_overlap:
+            conditions.append("(attribute_not_exists(running_until) OR running_until < :now)")
+            values[":now"] = codec.s(codec.ts(run.started_at or run.created_at))
+            values[":rid"] = codec.s(run.run_id)
+            values[":until"] = codec.s(codec.ts(request.running_until))
+            update += " SET running_run_id = :rid, running_until = :until"
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": codec.run_to_item(run),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": self._schedule_key(schedule),
+                    "UpdateExpression": update,
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        if request.new_thread is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": codec.thread_to_item(request.new_thread),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            transact(self._client, items)
+        except TransactionCancelled as exc:
+            if exc.failed(0):
+                return ClaimOutcome.DUPLICATE
+            if exc.failed(1):
+                old = exc.old_item(1)
+                if old is None:
+                    return ClaimOutcome.GONE
+                if codec.get_s(old, "status") != ScheduleStatus.ACTIVE.value and (
+                    run.trigger is RunTrigger.SCHEDULE
+                ):
+                    return ClaimOutcome.PAUSED
+                return ClaimOutcome.OVERLAP
+            raise
+        return ClaimOutcome.CLAIMED
+
+    @aws_errors_unavailable
+    def record_skip(self, schedule: Schedule, run: Run) -> bool:
+        try:
+            transact(
+                self._client,
+                [
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": codec.run_to_item(run),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": self._schedule_key(schedule),
+                            "UpdateExpression": "ADD #hc :one",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeNames": {"#hc": "history_count"},
+                            "ExpressionAttributeValues": {":one": codec.n(1)},
+                        }
+                    },
+                ],
+            )
+        except TransactionCancelled:
+            return False
+        return True
+
+    # --- finish -----------------------------------------------------------------------------
+
+    @aws_errors_unavailable
+    def finish(self, request: FinishRequest) -> None:
+        run, schedule = request.run, request.schedule
+        run_item: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table,
+                "Item": codec.run_to_item(run),
+                "ConditionExpression": "attribute_exists(pk) AND #st = :running",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {":running": codec.s(RunStatus.RUNNING.value)},
+            }
+        }
+        thread_items: list[TransactWriteItemTypeDef] = []
+        if request.delete_thread_id is not None:
+            thread_items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {
+                            "pk": codec.s(codec.threads_pk(run.tenant_id, run.user_id)),
+                            "sk": codec.s(request.delete_thread_id),
+                        },
+                    }
+                }
+            )
+        elif request.thread is not None:
+            thread_items.append(
+                {"Put": {"TableName": self._table, "Item": codec.thread_to_item(request.thread)}}
+            )
+        names: dict[str, str] = {"#tr": "total_runs", "#c": _counter(run.status)}
+        values: dict[str, Any] = {
+            ":one": codec.n(1),
+            ":last": codec.s(codec.ts(run.scheduled_time)),
+        }
+        sets = ["last_run_at = :last"]
+        removes: list[str] = []
+        if schedule.overlap_policy is OverlapPolicy.SKIP:
+            names["#rr"] = "running_run_id"
+            names["#ru"] = "running_until"
+            removes += ["#rr", "#ru"]
+        if request.pause_reason is not None:
+            names.update({"#st": "status", "#ver": "version"})
+            values.update(
+                {
+                    ":paused": codec.s(ScheduleStatus.PAUSED.value),
+                    ":at": codec.s(codec.ts(request.now)),
+                    ":reason": codec.s(request.pause_reason),
+                    ":by": codec.s(PausedBy.SYSTEM.value),
+                }
+            )
+            sets += [
+                "#st = :paused",
+                "paused_at = :at",
+                "pause_reason = :reason",
+                "paused_by = :by",
+                "updated_at = :at",
+                "#ver = #ver + :one",
+            ]
+        expression = f"ADD #tr :one, #c :one SET {', '.join(sets)}"
+        if removes:
+            expression += f" REMOVE {', '.join(removes)}"
+        schedule_item: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._schedule_key(schedule),
+                "UpdateExpression": expression,
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        try:
+            transact(self._client, [run_item, schedule_item, *thread_items])
+        except TransactionCancelled as exc:
+            if exc.failed(0):
+                return  # already finished (e.g. swept by the reconciler)
+            # The schedule was deleted mid-run: finish the run and its thread alone.
+            transact(self._client, [run_item, *thread_items])
+
+    # --- reads ------------------------------------------------------------------------------
+
+    @aws_errors_unavailable
+    def list_for_schedule(
+        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
+    ) -> list[Run]:
+        return self._page(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {
+                    ":pk": codec.s(codec.runs_pk(tenant_id, schedule_id))
+                },
+                "ScanIndexForward": False,
+            },
+            offset=offset,
+            limit=limit,
+        )
+
+    @aws_errors_unavailable
+    def list_for_thread(
+        self, tenant_id: str, thread_id: str, *, offset: int, limit: int
+    ) -> list[Run]:
+        return self._page(
+            {
+                "TableName": self._table,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :pk",
+                "ExpressionAttributeValues": {
+                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id))
+                },
+                "ScanIndexForward": False,
+            },
+            offset=offset,
+            limit=limit,
+        )
+
+    @aws_errors_unavailable
+    def get(
+        self,
+        tenant_id: str,
+        schedule_id: str,
+        scheduled_time: datetime,
+        trigger: RunTrigger,
+        run_id: str,
+    ) -> Run | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={
+                "pk": codec.s(codec.runs_pk(tenant_id, schedule_id)),
+                "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
+            },
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return None if item is None else codec.item_to_run(dict(item))
+
+    def _page(self, query: dict[str, Any], *, offset: int, limit: int) -> list[Run]:
+        wanted = offset + limit
+        query = {**query, "Limit": min(wanted, 1000)}
+        items: list[Run] = []
+        while len(items) < wanted:
+            page = self._client.query(**query)
+            items.extend(codec.item_to_run(dict(i)) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            query["Limit"] = min(wanted - len(items), 1000)
+        return items[offset:wanted]
+
+
+def _counter(status: RunStatus) -> str:
+    return "successful_runs" if status.counts_as_success else "failed_runs"

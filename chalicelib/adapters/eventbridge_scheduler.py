@@ -1,0 +1,109 @@
+"""EventBridge Scheduler: one schedule per translated ``cron()`` expression.
+
+Every entry is written whole — ``UpdateSchedule`` resets any field it is not given —
+from a :class:`~chalicelib.domain.ports.SchedulerEntry` built from the DynamoDB
+record. The target is the trigger Lambda with our own JSON ``Input`` (ids plus the
+``<aws.scheduler.*>`` context attributes), the scheduler role, the DLQ, a small
+retry policy (a delivery hours late would be a surprise run), and
+``FlexibleTimeWindow`` OFF. Names are deterministic (``sched-<uuid>[-<n>]``) and
+never contain user text. moto validates none of this, so the cron engine and the
+request models validate everything before we get here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import SchedulingUnavailableError
+from chalicelib.domain.ports import SchedulerEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+
+class EventBridgeSchedulerGateway:
+    def __init__(
+        self,
+        client: EventBridgeSchedulerClient,
+        *,
+        group_name: str,
+        target_arn: str,
+        role_arn: str,
+        dead_letter_arn: str,
+        retry_attempts: int,
+        max_event_age_seconds: int,
+    ) -> None:
+        self._client = client
+        self._group = group_name
+        self._target_arn = target_arn
+        self._role_arn = role_arn
+        self._dlq_arn = dead_letter_arn
+        self._retry_attempts = retry_attempts
+        self._max_age = max_event_age_seconds
+
+    def request(self, entry: SchedulerEntry) -> dict[str, Any]:
+        """The complete Create/UpdateSchedule request for ``entry``."""
+        target: dict[str, Any] = {
+            "Arn": self._target_arn,
+            "RoleArn": self._role_arn,
+            "Input": entry.input,
+            "RetryPolicy": {
+                "MaximumRetryAttempts": self._retry_attempts,
+                "MaximumEventAgeInSeconds": self._max_age,
+            },
+        }
+        if self._dlq_arn:
+            target["DeadLetterConfig"] = {"Arn": self._dlq_arn}
+        request: dict[str, Any] = {
+            "Name": entry.name,
+            "GroupName": self._group,
+            "ScheduleExpression": entry.expression,
+            "ScheduleExpressionTimezone": entry.timezone,
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED" if entry.enabled else "DISABLED",
+            "Target": target,
+            "Description": entry.description[:512],
+            "ActionAfterCompletion": "NONE",
+        }
+        if entry.end_date is not None:
+            request["EndDate"] = entry.end_date
+        return request
+
+    def create(self, entry: SchedulerEntry) -> None:
+        try:
+            self._client.create_schedule(**self.request(entry))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ConflictException":
+                # A retried create whose first attempt landed: make it match the record.
+                self.update(entry)
+                return
+            raise SchedulingUnavailableError(f"CreateSchedule {entry.name}: {code}") from exc
+
+    def update(self, entry: SchedulerEntry) -> None:
+        try:
+            self._client.update_schedule(**self.request(entry))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                self._create_strict(entry)
+                return
+            raise SchedulingUnavailableError(f"UpdateSchedule {entry.name}: {code}") from exc
+
+    def delete(self, name: str) -> None:
+        try:
+            self._client.delete_schedule(Name=name, GroupName=self._group)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                return
+            raise SchedulingUnavailableError(f"DeleteSchedule {name}: {code}") from exc
+
+    def _create_strict(self, entry: SchedulerEntry) -> None:
+        try:
+            self._client.create_schedule(**self.request(entry))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise SchedulingUnavailableError(f"CreateSchedule {entry.name}: {code}") from exc

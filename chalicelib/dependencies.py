@@ -1,0 +1,299 @@
+"""The composition root's factories: lazily built, cached per process, overridable in tests.
+
+Nothing here runs at import time. AWS clients are created on first use — a boto3
+client made at import would escape moto in tests and cost cold-start time in
+Lambda for routes that never need it. ``AWS_ENDPOINT_URL`` (read by botocore
+itself) points every client at moto server for ``make run``.
+
+Tests build their own :class:`Container` (inside ``mock_aws``) and install it with
+:func:`override`; nothing is patched.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.clock import SystemClock
+from chalicelib.domain.ports import Clock
+from chalicelib.settings import Settings, settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+    from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.agents.catalog import AgentCatalog
+    from chalicelib.agents.registry import AgentFactory, AssistantRegistry
+    from chalicelib.domain.ports import RunInvoker
+    from chalicelib.services.auth import ApiKeyService
+    from chalicelib.services.runs import RunExecutor, RunService
+    from chalicelib.services.schedules import ScheduleService
+    from chalicelib.services.webhooks import WebhookSender
+
+
+class Container:
+    """Everything a request or a trigger invocation needs, built on first use."""
+
+    def __init__(
+        self,
+        config: Settings,
+        *,
+        clock: Clock | None = None,
+        invoker: RunInvoker | None = None,
+        boto_session: Any = None,
+    ) -> None:
+        self.settings = config
+        self.clock: Clock = clock or SystemClock()
+        self._invoker = invoker
+        self._session = boto_session
+        self._lock = threading.RLock()
+        from chalicelib.observability import set_level
+
+        set_level(config.LOG_LEVEL)
+
+    # --- AWS clients (lazy) -----------------------------------------------------------------
+
+    def _client(
+        self, service: str, *, region_name_override: str | None = None, read_timeout: int = 10
+    ) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        session: Any = self._session or boto3.session.Session()
+        return session.client(
+            service,
+            region_name=region_name_override or self.settings.AWS_REGION,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=5,
+                read_timeout=read_timeout,
+                max_pool_connections=50,
+            ),
+        )
+
+    @functools.cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    @functools.cached_property
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        client: EventBridgeSchedulerClient = self._client("scheduler")
+        return client
+
+    @functools.cached_property
+    def lambda_client(self) -> LambdaClient:
+        client: LambdaClient = self._client("lambda")
+        return client
+
+    @functools.cached_property
+    def bedrock_runtime(self) -> Any:
+        # Model calls can run for most of a run's timeout; the deadline, not botocore's
+        # default 60 s read timeout, bounds them.
+        return self._client(
+            "bedrock-runtime",
+            region_name_override=self.settings.BEDROCK_REGION or None,
+            read_timeout=self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS,
+        )
+
+    # --- adapters ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def schedule_store(self) -> DynamoDBScheduleStore:
+        from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+
+        return DynamoDBScheduleStore(self.dynamodb, self.settings.TABLE_NAME)
+
+    @functools.cached_property
+    def run_store(self) -> DynamoDBRunStore:
+        from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+
+        return DynamoDBRunStore(self.dynamodb, self.settings.TABLE_NAME)
+
+    @functools.cached_property
+    def thread_store(self) -> DynamoDBThreadStore:
+        from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+
+        return DynamoDBThreadStore(self.dynamodb, self.settings.TABLE_NAME, self.clock)
+
+    @functools.cached_property
+    def key_store(self) -> DynamoDBApiKeyStore:
+        from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
+
+        return DynamoDBApiKeyStore(self.dynamodb, self.settings.TABLE_NAME)
+
+    @functools.cached_property
+    def scheduler_gateway(self) -> EventBridgeSchedulerGateway:
+        from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+
+        s = self.settings
+        return EventBridgeSchedulerGateway(
+            self.scheduler,
+            group_name=s.SCHEDULE_GROUP,
+            target_arn=s.TRIGGER_FUNCTION_ARN,
+            role_arn=s.SCHEDULER_ROLE_ARN,
+            dead_letter_arn=s.SCHEDULER_DLQ_ARN,
+            retry_attempts=s.SCHEDULER_RETRY_ATTEMPTS,
+            max_event_age_seconds=s.SCHEDULER_MAX_EVENT_AGE_SECONDS,
+        )
+
+    @property
+    def invoker(self) -> RunInvoker:
+        with self._lock:
+            if self._invoker is None:
+                if self.settings.RUN_INVOKER == "lambda":
+                    from chalicelib.adapters.lambda_invoker import LambdaRunInvoker
+
+                    self._invoker = LambdaRunInvoker(
+                        self.lambda_client, self.settings.TRIGGER_FUNCTION_ARN
+                    )
+                else:
+                    from chalicelib.adapters.local_invoker import ThreadRunInvoker
+
+                    self._invoker = ThreadRunInvoker(
+                        self.trigger_handler,
+                        lambda_timeout_seconds=self.settings.TRIGGER_LAMBDA_TIMEOUT_SECONDS,
+                    )
+            return self._invoker
+
+    # --- agents -------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def assistants(self) -> AssistantRegistry:
+        from chalicelib.agents.pricing import load_prices
+        from chalicelib.agents.registry import AssistantRegistry
+
+        prices = load_prices(str(_default_prices_path()), self.settings.MODEL_PRICES_FILE or None)
+        return AssistantRegistry.load(self.settings.ASSISTANTS_FILE, prices)
+
+    @functools.cached_property
+    def agent_factory(self) -> AgentFactory:
+        from chalicelib.agents.registry import AgentFactory
+
+        registry = self.assistants
+        return AgentFactory(
+            registry,
+            registry.prices,
+            bedrock_client=lambda: self.bedrock_runtime,
+            openai_base_url=self.settings.OPENAI_BASE_URL,
+            openai_api_key=self.settings.OPENAI_API_KEY,
+            http_timeout_cap=float(self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS),
+        )
+
+    # --- services -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def schedule_service(self) -> ScheduleService:
+        from chalicelib.services.schedules import ScheduleLimits, ScheduleService
+
+        s = self.settings
+        return ScheduleService(
+            store=self.schedule_store,
+            scheduler=self.scheduler_gateway,
+            clock=self.clock,
+            limits=ScheduleLimits(
+                max_per_user=s.SCHEDULE_MAX_PER_USER,
+                min_interval_mins=s.SCHEDULE_MIN_INTERVAL_MINS,
+                max_budget_usd=s.SCHEDULE_MAX_BUDGET_USD,
+                default_budget_usd=s.default_budget_usd,
+                default_timeout_seconds=s.SCHEDULE_DEFAULT_TIMEOUT_SECONDS,
+                max_timeout_seconds=s.SCHEDULE_MAX_TIMEOUT_SECONDS,
+            ),
+            assistants=self.assistants,
+            default_assistant=s.DEFAULT_ASSISTANT,
+            threads=self.thread_store,
+        )
+
+    @functools.cached_property
+    def api_keys(self) -> ApiKeyService:
+        from chalicelib.services.auth import ApiKeyService
+
+        return ApiKeyService(
+            self.key_store, self.clock, cache_seconds=self.settings.API_KEY_CACHE_SECONDS
+        )
+
+    @functools.cached_property
+    def webhooks(self) -> WebhookSender:
+        from chalicelib.services.webhooks import WebhookSender
+
+        return WebhookSender(timeout_seconds=self.settings.WEBHOOK_TIMEOUT_SECONDS)
+
+    @functools.cached_property
+    def agent_catalog(self) -> AgentCatalog:
+        from chalicelib.agents.catalog import AgentCatalog
+
+        return AgentCatalog(self.assistants, self.agent_factory)
+
+    @functools.cached_property
+    def run_executor(self) -> RunExecutor:
+        from chalicelib.services.runs import RunExecutor, RunSettings
+
+        s = self.settings
+        return RunExecutor(
+            schedules=self.schedule_store,
+            runs=self.run_store,
+            threads=self.thread_store,
+            scheduler=self.scheduler_gateway,
+            agents=self.agent_catalog,
+            webhooks=self.webhooks,
+            clock=self.clock,
+            settings=RunSettings(
+                max_budget_usd=s.SCHEDULE_MAX_BUDGET_USD,
+                deadline_margin_seconds=s.RUN_DEADLINE_MARGIN_SECONDS,
+                lambda_timeout_seconds=s.TRIGGER_LAMBDA_TIMEOUT_SECONDS,
+                max_lateness_seconds=s.MAX_FIRE_LATENESS_SECONDS,
+                running_grace_seconds=s.RUNNING_GRACE_SECONDS,
+                kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
+                auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
+            ),
+        )
+
+    def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
+        """The trigger Lambda's body, for in-process invokers (local stack, tests)."""
+        from chalicelib.trigger import handle
+
+        return handle(event, remaining_ms, self.run_executor)
+
+    @functools.cached_property
+    def run_service(self) -> RunService:
+        from chalicelib.services.runs import RunService
+
+        return RunService(
+            schedules=self.schedule_store,
+            runs=self.run_store,
+            invoker=lambda: self.invoker,
+            clock=self.clock,
+        )
+
+
+def _default_prices_path() -> Any:
+    from chalicelib.settings import PACKAGE_DIR
+
+    return PACKAGE_DIR / "agents" / "prices.json"
+
+
+_lock = threading.Lock()
+_current: Container | None = None
+
+
+def container() -> Container:
+    """The process-wide container, built from :func:`settings` on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Container(settings())
+        return _current
+
+
+def override(replacement: Container | None) -> None:
+    """Install a container (tests, the local stack); ``None`` resets to lazy default."""
+    global _current
+    with _lock:
+        _current = replacement

@@ -1,0 +1,1 @@
+"""Use cases. They orchestrate ports and never import chalice or boto3."""

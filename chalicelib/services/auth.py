@@ -1,0 +1,124 @@
+"""API keys: minting, revocation and request authentication.
+
+Keys are random (``ac_`` + 32 bytes, URL-safe) and stored only as their SHA-256
+digest, mapped to (tenant, user). Authentication hashes the presented key, looks the
+digest up, and compares digests with :func:`hmac.compare_digest`. Successful
+lookups are cached in-process for ``API_KEY_CACHE_SECONDS`` (like an API Gateway
+authorizer's result cache) so a request costs its own AWS calls and no more; a
+revocation therefore takes effect within that many seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from chalicelib.domain.errors import AuthenticationError, InvalidRequestError
+from chalicelib.domain.models import ApiKey, Principal
+from chalicelib.domain.ports import Clock
+
+KEY_PREFIX = "ac_"
+IDENTIFIER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+MAX_KEY_CHARS = 256
+
+
+class KeyStore(Protocol):
+    def put(self, key: ApiKey) -> None: ...
+    def find(self, key_hash: str) -> ApiKey | None: ...
+    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
+    def revoke(self, key_hash: str, at: datetime) -> bool: ...
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def check_identifier(kind: str, value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise InvalidRequestError(
+            f"{kind} must be 1-64 characters of letters, digits, '.', '_', '@' or '-'"
+        )
+    return value
+
+
+class ApiKeyService:
+    def __init__(
+        self,
+        store: KeyStore,
+        clock: Clock,
+        *,
+        cache_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def mint(
+        self, tenant_id: str, user_id: str, *, description: str = "", key: str | None = None
+    ) -> tuple[str, ApiKey]:
+        """Create a key; returns the plaintext (shown once) and the stored record."""
+        check_identifier("tenant", tenant_id)
+        check_identifier("user", user_id)
+        plaintext = key if key is not None else KEY_PREFIX + secrets.token_urlsafe(32)
+        if not 16 <= len(plaintext) <= MAX_KEY_CHARS:
+            raise InvalidRequestError("an API key must be 16-256 characters")
+        digest = hash_key(plaintext)
+        record = ApiKey(
+            key_hash=digest,
+            key_id=digest[:12],
+            tenant_id=tenant_id,
+            user_id=user_id,
+            created_at=self._clock.now(),
+            description=description,
+        )
+        self._store.put(record)
+        return plaintext, record
+
+    def revoke(self, tenant_id: str, key_id: str) -> bool:
+        for record in self._store.list_for_tenant(tenant_id):
+            if record.key_id == key_id and record.revoked_at is None:
+                self._forget(record.key_hash)
+                return self._store.revoke(record.key_hash, self._clock.now())
+        return False
+
+    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
+        return self._store.list_for_tenant(tenant_id)
+
+    def authenticate(self, presented: str | None) -> Principal:
+        if not presented:
+            raise AuthenticationError(missing=True)
+        if len(presented) > MAX_KEY_CHARS:
+            raise AuthenticationError(missing=False)
+        digest = hash_key(presented)
+        now = self._monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        record = self._store.find(digest)
+        if (
+            record is None
+            or record.revoked_at is not None
+            or not hmac.compare_digest(record.key_hash, digest)
+        ):
+            raise AuthenticationError(missing=False)
+        principal = Principal(tenant_id=record.tenant_id, user_id=record.user_id)
+        if self._cache_seconds > 0:
+            with self._lock:
+                self._cache[digest] = (principal, now + self._cache_seconds)
+        return principal
+
+    def _forget(self, digest: str) -> None:
+        with self._lock:
+            self._cache.pop(digest, None)

@@ -1,0 +1,622 @@
+"""The run engine: what the trigger Lambda does with one EventBridge delivery.
+
+``check → claim → overlap → thread → agent → finish → thread delete/keep → webhook``
+
+1. **Check.** Load the schedule (one GetItem). A deleted schedule's stray fire is
+   ignored; a paused or ended schedule, a fire time its cron does not produce (an
+   outdated Scheduler entry) or a delivery later than ``MAX_FIRE_LATENESS_SECONDS``
+   is recorded as a *skipped* run with the reason — never silently dropped.
+2. **Claim + overlap + thread.** One transaction (see ``dynamodb_runs``): the run
+   keyed by (schedule, scheduled time), the schedule's running marker under the
+   ``skip`` overlap policy, and a stateless run's fresh thread. A duplicate delivery
+   finds the claim and does nothing, so each fire runs exactly once however often it
+   is delivered. A live marker means overlap: recorded as skipped (``overlap``).
+3. **Agent.** Deadline = min(``timeout_seconds``, Lambda time left − margin). The
+   agent runs in a worker thread; the executor waits until the deadline (plus one
+   second for a call to unwind), so the handler always returns before Lambda's own
+   timeout and records ``timeout`` within deadline + 2 s. Every model call reserves
+   its worst case in the budget meter first (see ``agents.base``), so spend never
+   exceeds ``max_budget_per_run_usd`` (itself capped by today's
+   ``SCHEDULE_MAX_BUDGET_USD``).
+4. **Finish.** One transaction: terminal run record, counters, ``last_run_at``, the
+   running marker, a system pause after ``budget_exceeded``, and the thread (deleted
+   for stateless ``delete``, its new state written otherwise). Tokens and cost are
+   recorded for every outcome.
+5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
+   call the trigger ever makes). Then the optional webhook, whose failure never
+   changes the run.
+
+Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.agents.base import (
+    Agent,
+    AgentResult,
+    BudgetExceeded,
+    BudgetMeter,
+    DeadlineExceeded,
+    ModelPrice,
+    RunContext,
+)
+from chalicelib.domain import cron
+from chalicelib.domain.enums import (
+    OnRunCompleted,
+    OverlapPolicy,
+    RunStatus,
+    RunTrigger,
+    ScheduleStatus,
+    SkipReason,
+    ThreadStatus,
+)
+from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.models import (
+    JSONObject,
+    Principal,
+    Run,
+    Schedule,
+    Thread,
+    new_id,
+)
+from chalicelib.domain.ports import (
+    ClaimOutcome,
+    ClaimRequest,
+    Clock,
+    FinishRequest,
+    RunInvoker,
+    SchedulerGateway,
+)
+from chalicelib.services.schedules import scheduler_entries
+
+log = logging.getLogger(__name__)
+
+RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
+MAX_RESULT_CHARS = 16 * 1024
+MAX_THREAD_STATE_BYTES = 300 * 1024
+UNWIND_SECONDS = 1.0
+
+
+class TriggerEvent(BaseModel):
+    """The ``Input`` agentcron registers on every Scheduler entry (and sends for manual runs)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: int = 1
+    tenant_id: str = Field(min_length=1, max_length=64)
+    user_id: str = Field(min_length=1, max_length=64)
+    schedule_id: str = Field(min_length=1, max_length=64)
+    scheduled_time: datetime
+    attempt: int = 1
+    execution_id: str | None = None
+    trigger: RunTrigger = RunTrigger.SCHEDULE
+    run_id: str | None = None
+
+    @field_validator("scheduled_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("scheduled_time needs a UTC offset")
+        return value
+
+    @field_validator("attempt", mode="before")
+    @classmethod
+    def _attempt(cls, value: Any) -> Any:
+        # A placeholder that was never substituted (e.g. a hand-made event) counts as 1.
+        if isinstance(value, str) and value.startswith("<"):
+            return 1
+        return value
+
+
+def scheduled_run_id(schedule_id: str, scheduled_time: datetime) -> str:
+    """Deterministic: every delivery of the same fire names the same run."""
+    return str(uuid.uuid5(RUN_NAMESPACE, f"{schedule_id}|{scheduled_time.isoformat()}"))
+
+
+class ScheduleFinder(Protocol):
+    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
+    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
+
+
+class ThreadFinder(Protocol):
+    def find(self, tenant_id: str, user_id: str, thread_id: str) -> Thread | None: ...
+
+
+class RunRepository(Protocol):
+    def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
+    def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
+    def finish(self, request: FinishRequest) -> None: ...
+    def list_for_schedule(
+        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
+    ) -> list[Run]: ...
+
+
+class AssistantLike(Protocol):
+    @property
+    def graph_id(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+
+
+class Agents(Protocol):
+    def assistant(self, graph_id: str) -> AssistantLike | None: ...
+    def agent(self, graph_id: str) -> Agent: ...
+    def model_info(self, graph_id: str) -> tuple[str | None, str | None]: ...
+
+
+class Webhooks(Protocol):
+    def send(self, url: str, payload: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    max_budget_usd: Decimal
+    deadline_margin_seconds: float
+    lambda_timeout_seconds: int
+    max_lateness_seconds: int
+    running_grace_seconds: int
+    kept_thread_ttl_hours: int
+    auto_pause_on_budget_exceeded: bool
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the handler returns (and the local dispatcher prints)."""
+
+    status: str
+    schedule_id: str
+    scheduled_time: str
+    run_id: str | None = None
+    reason: str | None = None
+    cost_usd: str = "0"
+    total_tokens: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        *,
+        schedules: ScheduleFinder,
+        runs: RunRepository,
+        threads: ThreadFinder,
+        scheduler: SchedulerGateway,
+        agents: Agents,
+        webhooks: Webhooks,
+        clock: Clock,
+        settings: RunSettings,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._schedules = schedules
+        self._runs = runs
+        self._threads = threads
+        self._scheduler = scheduler
+        self._agents = agents
+        self._webhooks = webhooks
+        self._clock = clock
+        self._settings = settings
+        self._monotonic = monotonic
+        self._sleep = sleep
+
+    # --- entry point ------------------------------------------------------------------------
+
+    def execute(
+        self, event: TriggerEvent, remaining_ms: Callable[[], int] | None = None
+    ) -> RunSummary:
+        started_mono = self._monotonic()
+        schedule = self._schedules.find(event.tenant_id, event.user_id, event.schedule_id)
+        when = event.scheduled_time
+        if schedule is None:
+            log.info("ignored fire of deleted schedule %s at %s", event.schedule_id, when)
+            return RunSummary("ignored", event.schedule_id, when.isoformat(), reason="deleted")
+        now = self._clock.now()
+        if event.trigger is RunTrigger.SCHEDULE:
+            skip = self._skip_reason(schedule, when, now)
+            if skip is not None:
+                return self._skip(schedule, event, now, skip)
+        run = self._new_run(schedule, event, now)
+        thread = self._new_thread(schedule, now) if schedule.is_stateless else None
+        enforce = schedule.overlap_policy is OverlapPolicy.SKIP
+        budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
+        outcome = self._runs.claim(
+            ClaimRequest(
+                schedule=schedule,
+                run=run,
+                new_thread=thread,
+                running_until=now
+                + timedelta(seconds=budget_seconds + self._settings.running_grace_seconds),
+                enforce_no_overlap=enforce,
+            )
+        )
+        if outcome is ClaimOutcome.DUPLICATE:
+            log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
+            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=run.run_id)
+        if outcome is ClaimOutcome.GONE:
+            return RunSummary("ignored", schedule.id, when.isoformat(), reason="deleted")
+        if outcome is ClaimOutcome.PAUSED:
+            return self._skip(schedule, event, now, SkipReason.PAUSED)
+        if outcome is ClaimOutcome.OVERLAP:
+            return self._skip(schedule, event, now, SkipReason.OVERLAP)
+        return self._run(schedule, run, thread, started_mono + budget_seconds)
+
+    # --- check ------------------------------------------------------------------------------
+
+    def _skip_reason(self, schedule: Schedule, when: datetime, now: datetime) -> SkipReason | None:
+        if schedule.status is ScheduleStatus.PAUSED:
+            return SkipReason.PAUSED
+        if schedule.end_time is not None and when > schedule.end_time:
+            return SkipReason.ENDED
+        try:
+            produced = cron.parse(schedule.cron_expression, schedule.timezone).fires_at(when)
+        except InvalidCronError:
+            produced = False
+        if not produced:
+            return SkipReason.STALE
+        if (now - when).total_seconds() > self._settings.max_lateness_seconds:
+            return SkipReason.LATE
+        return None
+
+    def _skip(
+        self, schedule: Schedule, event: TriggerEvent, now: datetime, reason: SkipReason
+    ) -> RunSummary:
+        run = self._new_run(schedule, event, now).model_copy(
+            update={
+                "status": RunStatus.SKIPPED,
+                "error_message": reason.value,
+                "started_at": None,
+                "completed_at": now,
+                "thread_id": None,
+            }
+        )
+        recorded = self._runs.record_skip(schedule, run)
+        status = "skipped" if recorded else "duplicate"
+        log.info("fire of %s at %s %s (%s)", schedule.id, event.scheduled_time, status, reason)
+        return RunSummary(
+            status,
+            schedule.id,
+            event.scheduled_time.isoformat(),
+            run_id=run.run_id,
+            reason=reason.value,
+        )
+
+    # --- run --------------------------------------------------------------------------------
+
+    def _run(
+        self, schedule: Schedule, run: Run, new_thread: Thread | None, deadline: float
+    ) -> RunSummary:
+        thread = new_thread
+        if thread is None and schedule.thread_id is not None:
+            thread = self._threads.find(schedule.tenant_id, schedule.user_id, schedule.thread_id)
+        meter = BudgetMeter(
+            limit_usd=min(schedule.max_budget_per_run_usd, self._settings.max_budget_usd)
+        )
+        status, result, error, values, used = self._invoke(schedule, run, thread, meter, deadline)
+        now = self._clock.now()
+        usage = meter.usage()
+        model: str | None
+        provider: str | None
+        if used:
+            model, provider = used[-1].model, used[-1].provider
+        else:
+            model, provider = self._agents.model_info(schedule.graph_id)
+        finished = run.model_copy(
+            update={
+                "status": status,
+                "result": _clip(result),
+                "error_message": error,
+                "completed_at": now,
+                "updated_at": now,
+                "usage": usage,
+                "model_used": model,
+                "provider": provider,
+            }
+        )
+        pause = (
+            "budget_exceeded"
+            if status is RunStatus.BUDGET_EXCEEDED and self._settings.auto_pause_on_budget_exceeded
+            else None
+        )
+        delete_thread: str | None = None
+        new_state: Thread | None = None
+        if thread is not None:
+            if schedule.is_stateless and schedule.on_run_completed is not OnRunCompleted.KEEP:
+                delete_thread = thread.thread_id
+            else:
+                new_state = self._thread_after(schedule, thread, values, status, now)
+        self._runs.finish(
+            FinishRequest(
+                schedule=schedule,
+                run=finished,
+                thread=new_state,
+                delete_thread_id=delete_thread,
+                pause_reason=pause,
+                now=now,
+            )
+        )
+        if pause is not None:
+            self._disable_entries(schedule, now)
+        if schedule.webhook:
+            self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
+        log.info(
+            "run %s of %s at %s: %s ($%s, %d tokens)",
+            finished.run_id,
+            schedule.id,
+            run.scheduled_time.isoformat(),
+            status.value,
+            usage.cost_usd,
+            usage.total_tokens,
+        )
+        return RunSummary(
+            status.value,
+            schedule.id,
+            run.scheduled_time.isoformat(),
+            run_id=finished.run_id,
+            reason=error,
+            cost_usd=str(usage.cost_usd),
+            total_tokens=usage.total_tokens,
+        )
+
+    def _invoke(
+        self,
+        schedule: Schedule,
+        run: Run,
+        thread: Thread | None,
+        meter: BudgetMeter,
+        deadline: float,
+    ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
+        if schedule.thread_id is not None and thread is None:
+            return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
+        try:
+            agent = self._agents.agent(schedule.graph_id)
+        except Exception as exc:
+            message = f"agent {schedule.graph_id!r} unavailable: {exc}"
+            return RunStatus.ERROR, None, message, None, []
+        ctx = RunContext(
+            run_id=run.run_id,
+            schedule_id=schedule.id,
+            thread_id=None if thread is None else thread.thread_id,
+            deadline=deadline,
+            budget=meter,
+            config=schedule.config,
+            context=schedule.context,
+            metadata=run.metadata,
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+        )
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = agent.invoke(
+                    schedule.input, None if thread is None else thread.values, ctx
+                )
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
+        worker.start()
+        worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
+        used = list(ctx.models_used)
+        timeout = (RunStatus.TIMEOUT, None, self._timeout_message(schedule), None, used)
+        if worker.is_alive():
+            return timeout
+        failure = box.get("error")
+        if isinstance(failure, DeadlineExceeded):
+            return timeout
+        if isinstance(failure, BudgetExceeded):
+            message = f"budget of ${meter.limit_usd} per run exhausted: {failure}"
+            return RunStatus.BUDGET_EXCEEDED, None, message, None, used
+        if failure is not None:
+            log.warning("agent %s failed: %r", schedule.graph_id, failure)
+            text = _clip(str(failure) or type(failure).__name__)
+            return RunStatus.ERROR, None, text, None, used
+        result: AgentResult = box["result"]
+        if self._monotonic() > deadline + UNWIND_SECONDS:
+            return timeout
+        return RunStatus.SUCCESS, result.output, None, result.values, used
+
+    @staticmethod
+    def _timeout_message(schedule: Schedule) -> str:
+        return f"run exceeded its timeout of {schedule.timeout_seconds} s"
+
+    def _deadline_seconds(
+        self, schedule: Schedule, remaining_ms: Callable[[], int] | None, started: float
+    ) -> float:
+        limit = float(schedule.timeout_seconds)
+        if remaining_ms is not None:
+            elapsed = self._monotonic() - started
+            lambda_left = remaining_ms() / 1000.0 - elapsed - self._settings.deadline_margin_seconds
+            limit = min(limit, lambda_left)
+        return max(limit, 0.0)
+
+    # --- records ----------------------------------------------------------------------------
+
+    def _new_run(self, schedule: Schedule, event: TriggerEvent, now: datetime) -> Run:
+        run_id = (
+            event.run_id
+            if event.trigger is RunTrigger.MANUAL and event.run_id
+            else scheduled_run_id(schedule.id, event.scheduled_time)
+        )
+        return Run(
+            run_id=run_id,
+            schedule_id=schedule.id,
+            tenant_id=schedule.tenant_id,
+            user_id=schedule.user_id,
+            trigger=event.trigger,
+            scheduled_time=event.scheduled_time,
+            status=RunStatus.RUNNING,
+            thread_id=schedule.thread_id,
+            graph_id=schedule.graph_id,
+            assistant_id=schedule.assistant_id,
+            query=schedule.query_text(),
+            input=schedule.input,
+            metadata={
+                **schedule.metadata,
+                "cron_id": schedule.id,
+                "graph_id": schedule.graph_id,
+                "assistant_id": schedule.assistant_id,
+            },
+            started_at=now,
+            attempt=event.attempt,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _new_thread(self, schedule: Schedule, now: datetime) -> Thread:
+        thread_id = new_id()
+        return Thread(
+            thread_id=thread_id,
+            tenant_id=schedule.tenant_id,
+            user_id=schedule.user_id,
+            metadata={
+                "graph_id": schedule.graph_id,
+                "assistant_id": schedule.assistant_id,
+                **schedule.metadata,
+                "cron_id": schedule.id,
+            },
+            status=ThreadStatus.BUSY,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _thread_after(
+        self,
+        schedule: Schedule,
+        thread: Thread,
+        values: JSONObject | None,
+        status: RunStatus,
+        now: datetime,
+    ) -> Thread:
+        update: dict[str, Any] = {
+            "status": ThreadStatus.IDLE if status is RunStatus.SUCCESS else ThreadStatus.ERROR,
+            "updated_at": now,
+            "version": thread.version + 1,
+        }
+        if values is not None:
+            update["values"] = bounded_state(values)
+            update["state_updated_at"] = now
+        if schedule.is_stateless and self._settings.kept_thread_ttl_hours > 0:
+            update["expires_at"] = now + timedelta(hours=self._settings.kept_thread_ttl_hours)
+        return thread.model_copy(update=update)
+
+    def _disable_entries(self, schedule: Schedule, now: datetime) -> None:
+        paused = schedule.model_copy(update={"status": ScheduleStatus.PAUSED, "updated_at": now})
+        try:
+            for entry in scheduler_entries(paused):
+                self._scheduler.update(entry)
+        except Exception:
+            # The record is PAUSED, so any fire meanwhile is recorded as skipped; the
+            # reconciler disables the entries later.
+            log.exception("could not disable the Scheduler entries of %s", schedule.id)
+
+
+class RunService:
+    """Run history and run-now, for the façades."""
+
+    def __init__(
+        self,
+        *,
+        schedules: ScheduleFinder,
+        runs: RunRepository,
+        invoker: Callable[[], RunInvoker],
+        clock: Clock,
+    ) -> None:
+        self._schedules = schedules
+        self._runs = runs
+        self._invoker = invoker
+        self._clock = clock
+
+    def history(
+        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
+    ) -> tuple[Schedule, list[Run]]:
+        schedule = self._schedules.get(principal, schedule_id)
+        runs = self._runs.list_for_schedule(
+            principal.tenant_id, schedule.id, offset=offset, limit=limit
+        )
+        return schedule, runs
+
+    def trigger_now(self, principal: Principal, schedule_id: str) -> str:
+        """Start a manual run asynchronously; returns its run id."""
+        schedule = self._schedules.get(principal, schedule_id)
+        if schedule is None:  # pragma: no cover - get raises
+            raise ScheduleNotFoundError(schedule_id)
+        run_id = new_id()
+        event = TriggerEvent(
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            schedule_id=schedule.id,
+            scheduled_time=self._clock.now(),
+            trigger=RunTrigger.MANUAL,
+            run_id=run_id,
+        )
+        self._invoker().invoke(event.model_dump(mode="json"))
+        return run_id
+
+
+def webhook_payload(schedule: Schedule, run: Run) -> dict[str, Any]:
+    return {
+        "event": "run.completed",
+        "schedule_id": schedule.id,
+        "schedule_name": schedule.name,
+        "run_id": run.run_id,
+        "status": run.status.value,
+        "trigger": run.trigger.value,
+        "scheduled_time": run.scheduled_time.isoformat(),
+        "started_at": None if run.started_at is None else run.started_at.isoformat(),
+        "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        "result": run.result,
+        "error_message": run.error_message,
+        "model_used": run.model_used,
+        "provider": run.provider,
+        "input_tokens": run.usage.input_tokens,
+        "output_tokens": run.usage.output_tokens,
+        "total_tokens": run.usage.total_tokens,
+        "total_cost_usd": float(run.usage.cost_usd),
+        "thread_id": run.thread_id,
+    }
+
+
+def bounded_state(values: JSONObject) -> JSONObject:
+    """Keep a thread's state under DynamoDB's 400 KB item limit.
+
+    The oldest messages go first (a conversation's recent turns matter most). State
+    that is still too large without messages is replaced by a marker rather than
+    failing the finish transaction — the run's own record is what must never be lost.
+    """
+    if _size(values) <= MAX_THREAD_STATE_BYTES:
+        return values
+    messages = values.get("messages")
+    if isinstance(messages, list):
+        kept = list(messages)
+        while kept and _size({**values, "messages": kept}) > MAX_THREAD_STATE_BYTES:
+            kept.pop(0)
+        trimmed = {**values, "messages": kept}
+        if _size(trimmed) <= MAX_THREAD_STATE_BYTES:
+            return trimmed
+    return {"__truncated__": f"thread state exceeded {MAX_THREAD_STATE_BYTES // 1024} KiB"}
+
+
+def _size(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_RESULT_CHARS:
+        return text
+    return text[: MAX_RESULT_CHARS - 1] + "…"

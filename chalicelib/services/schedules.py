@@ -1,0 +1,547 @@
+"""ScheduleService: every schedule use case, for both façades.
+
+DynamoDB is the source of truth; EventBridge Scheduler holds a *derived* copy that
+can always be rebuilt from it. The two are written in a fixed order, and a failed
+second write is compensated before the error reaches the client (503, nothing
+changed). The invariants: no ACTIVE record without its Scheduler entries, and no
+Scheduler entry without a record.
+
+==========  ==========================================  =====================================
+operation   write order                                 if the Scheduler write fails
+==========  ==========================================  =====================================
+create      1. DynamoDB: counter + record (one tx)      delete the entries already created,
+            2. Scheduler: CreateSchedule per entry      then delete the record
+update      1. DynamoDB: conditional update (version)   write the previous attributes back,
+            2. Scheduler: UpdateSchedule per entry,     re-apply the previous entries
+               DeleteSchedule for dropped entries
+pause       1. DynamoDB: ACTIVE → PAUSED (conditional)  put the previous state back
+            2. Scheduler: State=DISABLED per entry
+resume      1. DynamoDB: PAUSED → ACTIVE (conditional)  put the previous state back
+            2. Scheduler: State=ENABLED per entry
+delete      1. DynamoDB: DeleteItem, old record back    put the record back, re-create the
+            2. Scheduler: DeleteSchedule per entry      entries already deleted
+==========  ==========================================  =====================================
+
+Writing DynamoDB first means the limit and every condition are checked before
+anything can fire, and ownership is proven by the key before a Scheduler entry is
+touched. The windows the order leaves open are harmless by construction: a fire
+that arrives for a deleted or paused record is ignored or recorded as skipped by
+the trigger, which re-reads the record on every fire. Only a process crash between
+the two writes can leave them apart; the reconciler repairs that from DynamoDB.
+
+Calls per operation (asserted by tests): create 2, get 1, list 1, pause/resume 2,
+delete 2, plus one Scheduler call per extra entry of a split (Vixie OR) schedule.
+All validation — the cron engine, the limits, sizes — happens before the first call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from chalicelib.domain import cron
+from chalicelib.domain.enums import (
+    OnRunCompleted,
+    OverlapPolicy,
+    PausedBy,
+    ScheduleOrigin,
+    ScheduleStatus,
+)
+from chalicelib.domain.errors import (
+    AssistantNotFoundError,
+    BudgetOutOfRangeError,
+    InvalidRequestError,
+    ThreadNotFoundError,
+    TimeoutOutOfRangeError,
+)
+from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
+from chalicelib.domain.ports import Clock, SchedulerEntry, SchedulerGateway
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_CHARS = 255
+MAX_DESCRIPTION_CHARS = 4096
+MAX_QUERY_BYTES = 32 * 1024
+MAX_BLOB_BYTES = 64 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+MAX_WEBHOOK_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class ScheduleLimits:
+    max_per_user: int
+    min_interval_mins: int
+    max_budget_usd: Decimal
+    default_budget_usd: Decimal
+    default_timeout_seconds: int
+    max_timeout_seconds: int
+
+
+class AssistantRef(Protocol):
+    @property
+    def graph_id(self) -> str: ...
+    @property
+    def assistant_id(self) -> str: ...
+
+
+class AssistantDirectory(Protocol):
+    def resolve(self, assistant_id_or_graph: str, /) -> AssistantRef | None: ...
+
+
+class ScheduleRepository(Protocol):
+    """The subset of the DynamoDB schedule store the service uses."""
+
+    def create(self, schedule: Schedule, *, limit: int) -> None: ...
+    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
+    def list_for_user(self, principal: Principal) -> list[Schedule]: ...
+    def update(self, schedule: Schedule, *, expected_version: int) -> Schedule: ...
+    def pause(
+        self, principal: Principal, schedule_id: str, *, at: datetime, reason: str | None, by: str
+    ) -> tuple[Schedule, Schedule]: ...
+    def resume(
+        self, principal: Principal, schedule_id: str, *, at: datetime
+    ) -> tuple[Schedule, Schedule]: ...
+    def restore_state(self, previous: Schedule, *, expected_version: int) -> None: ...
+    def delete(self, principal: Principal, schedule_id: str) -> Schedule: ...
+    def restore(self, schedule: Schedule) -> None: ...
+
+
+class ThreadLookup(Protocol):
+    def exists(self, principal: Principal, thread_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ScheduleDraft:
+    """A new schedule as a façade understood the request (shape-checked, not yet validated)."""
+
+    name: str
+    cron_expression: str
+    timezone: str = "UTC"
+    description: str = ""
+    assistant: str | None = None
+    """UUID or graph name; None = the deployment's default assistant."""
+    input: JSONObject | list[Any] | None = None
+    config: JSONObject = field(default_factory=dict)
+    context: JSONObject = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
+    extras: JSONObject = field(default_factory=dict)
+    thread_id: str | None = None
+    on_run_completed: OnRunCompleted | None = OnRunCompleted.DELETE
+    end_time: datetime | None = None
+    max_budget_per_run_usd: Decimal | None = None
+    timeout_seconds: int | None = None
+    overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
+    webhook: str | None = None
+    enabled: bool = True
+    origin: ScheduleOrigin = ScheduleOrigin.SHANNON
+    schedule_id: str | None = None
+    """Pre-assigned id (a façade may need it inside ``config``); minted when None."""
+
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class ScheduleChanges:
+    """A partial update: only fields given a value change (``end_time=None`` clears it)."""
+
+    name: str | None = None
+    description: str | None = None
+    cron_expression: str | None = None
+    timezone: str | None = None
+    input: JSONObject | list[Any] | None = None
+    config: JSONObject | None = None
+    context: JSONObject | None = None
+    metadata: JSONObject | None = None
+    extras: JSONObject | None = None
+    on_run_completed: OnRunCompleted | None = None
+    end_time: datetime | None = _UNSET
+    max_budget_per_run_usd: Decimal | None = None
+    timeout_seconds: int | None = None
+    overlap_policy: OverlapPolicy | None = None
+    webhook: str | None = _UNSET
+
+    def is_empty(self) -> bool:
+        return all(
+            getattr(self, f) is None or getattr(self, f) is _UNSET
+            for f in self.__dataclass_fields__
+        )
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    schedules: list[Schedule]
+    total: int
+
+
+class ScheduleService:
+    def __init__(
+        self,
+        *,
+        store: ScheduleRepository,
+        scheduler: SchedulerGateway,
+        clock: Clock,
+        limits: ScheduleLimits,
+        assistants: AssistantDirectory,
+        default_assistant: str,
+        threads: ThreadLookup | None = None,
+        id_factory: Callable[[], str] = new_id,
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+        self.limits = limits
+        self._assistants = assistants
+        self._default_assistant = default_assistant
+        self._threads = threads
+        self._new_id = id_factory
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def get(self, principal: Principal, schedule_id: str) -> Schedule:
+        return self._store.get(principal, schedule_id)
+
+    def list_for_user(self, principal: Principal) -> list[Schedule]:
+        """All of the caller's schedules, newest first (bounded by the per-user limit)."""
+        return self._store.list_for_user(principal)
+
+    def next_run_at(self, schedule: Schedule, now: datetime | None = None) -> datetime | None:
+        """The next fire in the schedule's timezone; None when paused, ended or never firing."""
+        if schedule.status is not ScheduleStatus.ACTIVE:
+            return None
+        return self.next_fire_time(schedule, now)
+
+    def next_fire_time(self, schedule: Schedule, now: datetime | None = None) -> datetime | None:
+        """The next fire regardless of pause state (LangGraph's ``next_run_date``)."""
+        now = now or self._clock.now()
+        nxt = cron.parse(schedule.cron_expression, schedule.timezone).next_fire(now)
+        if nxt is None or (schedule.end_time is not None and nxt > schedule.end_time):
+            return None
+        return nxt
+
+    def preview(
+        self, cron_expression: str, timezone: str, count: int, after: datetime | None = None
+    ) -> tuple[cron.CronSchedule, list[datetime]]:
+        compiled = self._compile(cron_expression, timezone)
+        return compiled, compiled.next_fires(after or self._clock.now(), count)
+
+    # --- commands --------------------------------------------------------------------------
+
+    def create(self, principal: Principal, draft: ScheduleDraft) -> Schedule:
+        assistant = self._resolve_assistant(draft.assistant)
+        compiled = self._compile(draft.cron_expression, draft.timezone)
+        if draft.thread_id is not None and (
+            self._threads is None or not self._threads.exists(principal, draft.thread_id)
+        ):
+            raise ThreadNotFoundError(draft.thread_id)
+        now = self._clock.now()
+        schedule_id = draft.schedule_id or self._new_id()
+        schedule = Schedule(
+            id=schedule_id,
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            origin=draft.origin,
+            name=draft.name,
+            description=draft.description,
+            cron_expression=draft.cron_expression,
+            timezone=draft.timezone,
+            graph_id=assistant.graph_id,
+            assistant_id=assistant.assistant_id,
+            input=draft.input,
+            config=draft.config,
+            context=draft.context,
+            metadata=draft.metadata,
+            extras=draft.extras,
+            thread_id=draft.thread_id,
+            on_run_completed=None if draft.thread_id else draft.on_run_completed,
+            end_time=draft.end_time,
+            max_budget_per_run_usd=(
+                self.limits.default_budget_usd
+                if draft.max_budget_per_run_usd is None
+                else draft.max_budget_per_run_usd
+            ),
+            timeout_seconds=(
+                self.limits.default_timeout_seconds
+                if draft.timeout_seconds is None
+                else draft.timeout_seconds
+            ),
+            overlap_policy=draft.overlap_policy,
+            webhook=draft.webhook,
+            status=ScheduleStatus.ACTIVE if draft.enabled else ScheduleStatus.PAUSED,
+            paused_at=None if draft.enabled else now,
+            paused_by=None if draft.enabled else PausedBy.USER,
+            eventbridge_expressions=list(compiled.eventbridge),
+            eventbridge_names=entry_names(schedule_id, len(compiled.eventbridge)),
+            created_at=now,
+            updated_at=now,
+        )
+        self._validate(schedule)
+        self._store.create(schedule, limit=self.limits.max_per_user)
+        created: list[str] = []
+        try:
+            for entry in self.entries(schedule):
+                self._scheduler.create(entry)
+                created.append(entry.name)
+        except Exception:
+
+            def undo() -> None:
+                for name in created:
+                    self._scheduler.delete(name)
+                self._store.delete(principal, schedule.id)
+
+            self._compensate(undo)
+            raise
+        return schedule
+
+    def update(self, principal: Principal, schedule_id: str, changes: ScheduleChanges) -> Schedule:
+        old = self._store.get(principal, schedule_id)
+        new = self._apply(old, changes)
+        if new == old:
+            return old
+        new = new.model_copy(update={"updated_at": self._clock.now()})
+        self._validate(new)
+        saved = self._store.update(new, expected_version=old.version)
+        if self._scheduling_changed(old, saved):
+            try:
+                self._sync_entries(saved, previous=old)
+            except Exception:
+                rollback = old.model_copy(update={"updated_at": old.updated_at})
+                self._compensate(
+                    lambda: self._store.update(rollback, expected_version=saved.version)
+                )
+                self._compensate(lambda: self._sync_entries(old, previous=saved))
+                raise
+        return saved
+
+    def pause(
+        self,
+        principal: Principal,
+        schedule_id: str,
+        *,
+        reason: str | None = None,
+        by: PausedBy = PausedBy.USER,
+    ) -> Schedule:
+        before, after = self._store.pause(
+            principal, schedule_id, at=self._clock.now(), reason=reason, by=by.value
+        )
+        self._apply_state(before, after)
+        return after
+
+    def resume(self, principal: Principal, schedule_id: str) -> Schedule:
+        before, after = self._store.resume(principal, schedule_id, at=self._clock.now())
+        self._apply_state(before, after)
+        return after
+
+    def delete(self, principal: Principal, schedule_id: str) -> Schedule:
+        old = self._store.delete(principal, schedule_id)
+        deleted: list[str] = []
+        try:
+            for name in old.eventbridge_names:
+                self._scheduler.delete(name)
+                deleted.append(name)
+        except Exception:
+
+            def undo() -> None:
+                self._store.restore(old)
+                for entry in self.entries(old):
+                    if entry.name in deleted:
+                        self._scheduler.create(entry)
+
+            self._compensate(undo)
+            raise
+        return old
+
+    # --- EventBridge entries ---------------------------------------------------------------
+
+    def entries(self, schedule: Schedule) -> list[SchedulerEntry]:
+        return scheduler_entries(schedule)
+
+    def _apply_state(self, before: Schedule, after: Schedule) -> None:
+        """Second write of pause/resume, with its compensation."""
+        updated = 0
+        try:
+            for entry in self.entries(after):
+                self._scheduler.update(entry)
+                updated += 1
+        except Exception:
+
+            def undo() -> None:
+                self._store.restore_state(before, expected_version=after.version)
+                for entry in self.entries(before)[:updated]:
+                    self._scheduler.update(entry)
+
+            self._compensate(undo)
+            raise
+
+    def _sync_entries(self, schedule: Schedule, *, previous: Schedule) -> None:
+        for entry in self.entries(schedule):
+            self._scheduler.update(entry)
+        for name in previous.eventbridge_names:
+            if name not in schedule.eventbridge_names:
+                self._scheduler.delete(name)
+
+    @staticmethod
+    def _scheduling_changed(old: Schedule, new: Schedule) -> bool:
+        return (
+            old.eventbridge_expressions != new.eventbridge_expressions
+            or old.timezone != new.timezone
+            or old.end_time != new.end_time
+        )
+
+    # --- validation ------------------------------------------------------------------------
+
+    def _compile(self, expression: str, timezone: str) -> cron.CronSchedule:
+        compiled = cron.parse(expression, timezone)
+        compiled.check_min_interval(self.limits.min_interval_mins)
+        return compiled
+
+    def _resolve_assistant(self, ref: str | None) -> AssistantRef:
+        wanted = ref if ref is not None else self._default_assistant
+        found = self._assistants.resolve(wanted)
+        if found is None:
+            raise AssistantNotFoundError(wanted)
+        return found
+
+    def _apply(self, old: Schedule, changes: ScheduleChanges) -> Schedule:
+        update: dict[str, Any] = {}
+        for name in (
+            "name",
+            "description",
+            "cron_expression",
+            "timezone",
+            "input",
+            "config",
+            "context",
+            "metadata",
+            "extras",
+            "on_run_completed",
+            "max_budget_per_run_usd",
+            "timeout_seconds",
+            "overlap_policy",
+        ):
+            value = getattr(changes, name)
+            if value is not None:
+                update[name] = value
+        if changes.end_time is not _UNSET:
+            update["end_time"] = changes.end_time
+        if changes.webhook is not _UNSET:
+            update["webhook"] = changes.webhook
+        if old.thread_id is not None:
+            update.pop("on_run_completed", None)  # a user's own thread is never deleted
+        candidate = old.model_copy(update=update)
+        if "cron_expression" in update or "timezone" in update:
+            compiled = self._compile(candidate.cron_expression, candidate.timezone)
+            candidate = candidate.model_copy(
+                update={
+                    "eventbridge_expressions": list(compiled.eventbridge),
+                    "eventbridge_names": entry_names(old.id, len(compiled.eventbridge)),
+                }
+            )
+        return candidate
+
+    def _validate(self, schedule: Schedule) -> None:
+        if not schedule.name.strip():
+            raise InvalidRequestError("Schedule name required", field="name")
+        if len(schedule.name) > MAX_NAME_CHARS:
+            raise InvalidRequestError(
+                f"Name too long: max {MAX_NAME_CHARS} characters", field="name"
+            )
+        if len(schedule.description) > MAX_DESCRIPTION_CHARS:
+            raise InvalidRequestError(
+                f"Description too long: max {MAX_DESCRIPTION_CHARS} characters",
+                field="description",
+            )
+        budget = schedule.max_budget_per_run_usd
+        if not budget.is_finite() or budget <= 0 or budget > self.limits.max_budget_usd:
+            raise BudgetOutOfRangeError(budget, self.limits.max_budget_usd)
+        if not 1 <= schedule.timeout_seconds <= self.limits.max_timeout_seconds:
+            raise TimeoutOutOfRangeError(schedule.timeout_seconds, self.limits.max_timeout_seconds)
+        if len(schedule.query_text().encode()) > MAX_QUERY_BYTES:
+            raise InvalidRequestError(
+                f"Task query too long: max {MAX_QUERY_BYTES // 1024} KiB", field="task_query"
+            )
+        for name, value, cap in (
+            ("input", schedule.input, MAX_BLOB_BYTES),
+            ("task_context", schedule.context, MAX_BLOB_BYTES),
+            ("config", schedule.config, MAX_BLOB_BYTES),
+            ("metadata", schedule.metadata, MAX_METADATA_BYTES),
+            ("extras", schedule.extras, MAX_BLOB_BYTES),
+        ):
+            if json_size(value) > cap:
+                raise InvalidRequestError(f"{name} too large: max {cap // 1024} KiB", field=name)
+        if schedule.webhook is not None:
+            validate_webhook_url(schedule.webhook)
+
+    @staticmethod
+    def _compensate(action: Callable[[], object]) -> None:
+        """Run a compensating write; its own failure is logged (the reconciler repairs it)."""
+        try:
+            action()
+        except Exception:
+            log.exception("compensation failed; the reconciler will repair the drift")
+
+
+def scheduler_entries(schedule: Schedule) -> list[SchedulerEntry]:
+    """The complete EventBridge Scheduler definitions derived from the record.
+
+    ``Input`` carries ids only (the payload stays in DynamoDB) plus the context
+    attributes EventBridge substitutes on every delivery.
+    """
+    payload = json.dumps(
+        {
+            "v": 1,
+            "tenant_id": schedule.tenant_id,
+            "user_id": schedule.user_id,
+            "schedule_id": schedule.id,
+            "scheduled_time": "<aws.scheduler.scheduled-time>",
+            "attempt": "<aws.scheduler.attempt-number>",
+            "execution_id": "<aws.scheduler.execution-id>",
+        },
+        separators=(",", ":"),
+    )
+    return [
+        SchedulerEntry(
+            name=name,
+            expression=expression,
+            timezone=schedule.timezone,
+            enabled=schedule.status is ScheduleStatus.ACTIVE,
+            end_date=schedule.end_time,
+            input=payload,
+            description=f"agentcron schedule {schedule.id}",
+        )
+        for name, expression in zip(
+            schedule.eventbridge_names, schedule.eventbridge_expressions, strict=True
+        )
+    ]
+
+
+def entry_names(schedule_id: str, count: int) -> list[str]:
+    """``sched-<id>``, then ``sched-<id>-2`` … — deterministic, never user text, ≤ 64 chars."""
+    return [
+        f"sched-{schedule_id}" if i == 0 else f"sched-{schedule_id}-{i + 1}" for i in range(count)
+    ]
+
+
+def json_size(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def validate_webhook_url(url: str) -> None:
+    """Shape check at write time; the address check happens at delivery (after DNS)."""
+    if len(url) > MAX_WEBHOOK_CHARS:
+        raise InvalidRequestError("Webhook URL too long", field="webhook")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise InvalidRequestError("Webhook URL must be an absolute https:// URL", field="webhook")
+    if parts.username or parts.password:
+        raise InvalidRequestError("Webhook URL must not contain credentials", field="webhook")
+
+
+def sort_newest_first(schedules: Sequence[Schedule]) -> list[Schedule]:
+    return sorted(schedules, key=lambda s: (s.created_at, s.id), reverse=True)

@@ -1,0 +1,113 @@
+"""Deployment settings: one pydantic model, read from the environment once, lazily.
+
+Nothing else in agentcron reads ``os.environ``. Chalice puts each stage's
+``environment_variables`` (``.chalice/config.json``) into the Lambda environment;
+``make run`` and the tests set the same names. Invalid values fail loudly at the
+first use (a configuration error is never turned into "no limit").
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chalicelib.domain.errors import ConfigurationError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Lambda's hard cap; the trigger function is configured with this timeout.
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+
+
+class Settings(BaseModel):
+    """Every knob, with the seed's defaults. Field names are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    STAGE: str = "local"
+    AWS_REGION: str = Field(default="us-east-1")
+    TABLE_NAME: str = "agentcron-local"
+    SCHEDULE_GROUP: str = "agentcron-local"
+    TRIGGER_FUNCTION_ARN: str = (
+        "arn:aws:lambda:us-east-1:000000000000:function:agentcron-local-run_trigger"
+    )
+    SCHEDULER_ROLE_ARN: str = "arn:aws:iam::000000000000:role/agentcron-local-scheduler"
+    SCHEDULER_DLQ_ARN: str = "arn:aws:sqs:us-east-1:000000000000:agentcron-local-dlq"
+    SCHEDULER_RETRY_ATTEMPTS: int = Field(default=3, ge=0, le=185)
+    SCHEDULER_MAX_EVENT_AGE_SECONDS: int = Field(default=3600, ge=60, le=86400)
+
+    # Limits (seed: Shannon's resource limits).
+    SCHEDULE_MAX_PER_USER: int = Field(default=50, ge=1, le=10_000)
+    SCHEDULE_MIN_INTERVAL_MINS: int = Field(default=60, le=525_600)
+    SCHEDULE_MAX_BUDGET_USD: Decimal = Field(default=Decimal("10.0"), gt=0)
+    SCHEDULE_DEFAULT_BUDGET_USD: Decimal = Field(default=Decimal("10.0"), gt=0)
+    SCHEDULE_DEFAULT_TIMEOUT_SECONDS: int = Field(default=600, ge=1)
+    SCHEDULE_MAX_TIMEOUT_SECONDS: int = Field(default=840, ge=1)
+    TRIGGER_LAMBDA_TIMEOUT_SECONDS: int = Field(default=LAMBDA_MAX_TIMEOUT_SECONDS, ge=10, le=900)
+    RUN_DEADLINE_MARGIN_SECONDS: float = Field(default=15.0, ge=1)
+    MAX_FIRE_LATENESS_SECONDS: int = Field(default=900, ge=60)
+    RUNNING_GRACE_SECONDS: int = Field(default=120, ge=0)
+    AUTO_PAUSE_ON_BUDGET_EXCEEDED: bool = True
+
+    # Agents.
+    DEFAULT_ASSISTANT: str = "demo"
+    ASSISTANTS_FILE: str = str(PACKAGE_DIR / "agents" / "assistants.json")
+    MODEL_PRICES_FILE: str = ""
+    """A deployment's prices, merged over the defaults in chalicelib/agents/prices.json."""
+    OPENAI_BASE_URL: str = "https://api.openai.com/v1"
+    OPENAI_API_KEY: str = ""
+    BEDROCK_REGION: str = ""
+
+    # Threads, webhooks, runs.
+    KEPT_THREAD_TTL_HOURS: int = Field(default=0, ge=0)
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=30)
+    RUN_INVOKER: Literal["lambda", "local"] = "lambda"
+
+    # Auth.
+    API_KEY_CACHE_SECONDS: float = Field(default=60.0, ge=0)
+
+    LOG_LEVEL: str = "INFO"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        ceiling = self.TRIGGER_LAMBDA_TIMEOUT_SECONDS - self.RUN_DEADLINE_MARGIN_SECONDS
+        if ceiling < self.SCHEDULE_MAX_TIMEOUT_SECONDS:
+            raise ValueError(
+                "SCHEDULE_MAX_TIMEOUT_SECONDS must stay below the trigger Lambda's timeout "
+                f"minus RUN_DEADLINE_MARGIN_SECONDS ({ceiling:g} s)"
+            )
+        if self.SCHEDULE_DEFAULT_TIMEOUT_SECONDS > self.SCHEDULE_MAX_TIMEOUT_SECONDS:
+            raise ValueError(
+                "SCHEDULE_DEFAULT_TIMEOUT_SECONDS exceeds SCHEDULE_MAX_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @property
+    def default_budget_usd(self) -> Decimal:
+        """The seed's default (10.0), never above the configured maximum."""
+        return min(self.SCHEDULE_DEFAULT_BUDGET_USD, self.SCHEDULE_MAX_BUDGET_USD)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        known = {name: environ[name] for name in cls.model_fields if name in environ}
+        if "AWS_REGION" not in known and "AWS_DEFAULT_REGION" in environ:
+            known["AWS_REGION"] = environ["AWS_DEFAULT_REGION"]
+        try:
+            return cls.model_validate(known)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid agentcron settings: {problems}") from exc
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process-wide settings, read on first use. Tests call ``settings.cache_clear()``."""
+    return Settings.from_environ(os.environ)

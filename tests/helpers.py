@@ -1,0 +1,165 @@
+"""Test helpers: JSON HTTP through chalice.test.Client, AWS call counting, failure injection.
+
+Counting and injection use botocore's own event hooks on the container's clients
+(``before-call.<service>.<Operation>``): the real adapters run unchanged, and a
+hook that returns a response short-circuits the call exactly as a failing AWS
+endpoint would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+SEED_BODY: dict[str, Any] = {
+    "name": "每日摘要",
+    "description": "生成每日活动摘要",
+    "cron_expression": "0 9 * * *",
+    "timezone": "Asia/Shanghai",
+    "task_query": "总结昨天的活动",
+    "task_context": {"report_format": "markdown"},
+    "max_budget_per_run_usd": 5.0,
+    "timeout_seconds": 600,
+}
+
+
+class JSONClient:
+    """A thin JSON wrapper over chalice.test.Client's http client."""
+
+    def __init__(self, client: Any, key: str | None, *, header: str = "bearer") -> None:
+        self._http = client.http
+        self._key = key
+        self._header = header
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._key is not None:
+            if self._header == "bearer":
+                headers["Authorization"] = f"Bearer {self._key}"
+            else:
+                headers["x-api-key"] = self._key
+        headers.update(extra or {})
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        payload = raw if raw is not None else (None if body is None else json.dumps(body))
+        response = self._http.request(
+            method, path, headers=self.headers(headers), body=payload or b""
+        )
+        text = response.body.decode() if isinstance(response.body, bytes) else response.body
+        return response.status_code, (json.loads(text) if text else None)
+
+    def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return self.request("DELETE", path, **kw)
+
+
+class AwsCalls:
+    """Counts AWS operations made through the given clients."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        self._clients = clients
+
+    def _hook(self, model: Any, **_: Any) -> None:
+        self.counts[f"{model.service_model.service_id.hyphenize()}.{model.name}"] += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        self.counts.clear()
+        for c in self._clients:
+            c.meta.events.register("before-call.*.*", self._hook, unique_id=f"count-{id(self)}")
+        try:
+            yield self.counts
+        finally:
+            for c in self._clients:
+                c.meta.events.unregister("before-call.*.*", unique_id=f"count-{id(self)}")
+
+    def total(self, service: str | None = None) -> int:
+        return sum(v for k, v in self.counts.items() if service is None or k.startswith(service))
+
+
+class _FakeHTTPResponse:
+    status_code = 500
+    headers: ClassVar[dict[str, str]] = {}
+    raw = None
+    content = b""
+    text = ""
+
+
+@contextmanager
+def failing(
+    client: Any, operation: str, *, times: int = 1, code: str = "InternalServerException"
+) -> Iterator[list[int]]:
+    """Make ``operation`` (e.g. ``CreateSchedule``) fail ``times`` times with a 500 ``code``."""
+    service = client.meta.service_model.service_id.hyphenize()
+    event = f"before-call.{service}.{operation}"
+    hits: list[int] = []
+
+    def hook(**_: Any) -> Any:
+        if len(hits) >= times:
+            return None
+        hits.append(1)
+        return _FakeHTTPResponse(), {
+            "Error": {"Code": code, "Message": "injected failure"},
+            "ResponseMetadata": {"HTTPStatusCode": 500},
+        }
+
+    client.meta.events.register(event, hook, unique_id=f"fail-{operation}")
+    try:
+        yield hits
+    finally:
+        client.meta.events.unregister(event, unique_id=f"fail-{operation}")
+
+
+@contextmanager
+def one_request_at_a_time(client: Any) -> Iterator[None]:
+    """Make each AWS request atomic against in-process moto, as each is against DynamoDB.
+
+    moto's in-process backend is not thread-safe (its TransactWriteItems deep-copies
+    the tables while other threads write them). Serialising *requests* reproduces
+    DynamoDB's per-request atomicity and nothing more: the interleaving between the
+    requests of concurrent operations stays arbitrary, so a count-then-insert limit
+    would still overshoot under this harness.
+    """
+    import threading
+
+    lock = threading.Lock()
+
+    def acquire(context: dict[str, Any], **_: Any) -> None:
+        lock.acquire()
+        context["_serialised"] = True
+
+    def release(context: dict[str, Any], **_: Any) -> None:
+        if context.pop("_serialised", False):
+            lock.release()
+
+    events = client.meta.events
+    events.register_first("before-call.*.*", acquire, unique_id="serialise-acquire")
+    events.register_last("after-call.*.*", release, unique_id="serialise-release")
+    events.register_last("after-call-error.*.*", release, unique_id="serialise-release-error")
+    try:
+        yield
+    finally:
+        events.unregister("before-call.*.*", unique_id="serialise-acquire")
+        events.unregister("after-call.*.*", unique_id="serialise-release")
+        events.unregister("after-call-error.*.*", unique_id="serialise-release-error")
