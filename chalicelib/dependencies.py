@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.runs import RunExecutor, RunService
     from chalicelib.services.schedules import ScheduleService
+    from chalicelib.services.threads import ThreadService
     from chalicelib.services.webhooks import WebhookSender
 
 
@@ -48,11 +49,17 @@ class Container:
         clock: Clock | None = None,
         invoker: RunInvoker | None = None,
         boto_session: Any = None,
+        endpoint_url: str | None = None,
+        webhooks: Any = None,
     ) -> None:
         self.settings = config
         self.clock: Clock = clock or SystemClock()
         self._invoker = invoker
         self._session = boto_session
+        # None: botocore's own resolution (AWS_ENDPOINT_URL or the real endpoint).
+        self._endpoint_url = endpoint_url
+        if webhooks is not None:
+            self.__dict__["webhooks"] = webhooks  # pre-fills the cached property below
         self._lock = threading.RLock()
         from chalicelib.observability import set_level
 
@@ -69,6 +76,7 @@ class Container:
         session: Any = self._session or boto3.session.Session()
         return session.client(
             service,
+            endpoint_url=self._endpoint_url,
             region_name=region_name_override or self.settings.AWS_REGION,
             config=Config(
                 retries={"mode": "standard", "max_attempts": 3},
@@ -237,7 +245,6 @@ class Container:
 
         s = self.settings
         return RunExecutor(
-            schedules=self.schedule_store,
             runs=self.run_store,
             threads=self.thread_store,
             scheduler=self.scheduler_gateway,
@@ -269,6 +276,17 @@ class Container:
             schedules=self.schedule_store,
             runs=self.run_store,
             invoker=lambda: self.invoker,
+            clock=self.clock,
+        )
+
+    @functools.cached_property
+    def thread_service(self) -> ThreadService:
+        from chalicelib.services.threads import ThreadService
+
+        return ThreadService(
+            threads=self.thread_store,
+            runs=self.run_store,
+            crons=self.schedule_service,
             clock=self.clock,
         )
 

@@ -40,7 +40,8 @@ def configure_logging(level: str | None = None) -> None:
     logger = logging.getLogger("chalicelib")
     # INFO until the dependency container applies Settings.LOG_LEVEL: logging must work
     # even when the settings themselves are invalid (that error has to be logged too).
-    logger.setLevel(level or "INFO")
+    if level is not None or logger.level == logging.NOTSET:
+        logger.setLevel(level or "INFO")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JSONFormatter())
     logger.addHandler(handler)

@@ -133,33 +133,43 @@ def failing(
 
 @contextmanager
 def one_request_at_a_time(client: Any) -> Iterator[None]:
-    """Make each AWS request atomic against in-process moto, as each is against DynamoDB.
+    """Per-request atomicity against in-process moto (see ``chalicelib.local.serialize``).
 
-    moto's in-process backend is not thread-safe (its TransactWriteItems deep-copies
-    the tables while other threads write them). Serialising *requests* reproduces
-    DynamoDB's per-request atomicity and nothing more: the interleaving between the
-    requests of concurrent operations stays arbitrary, so a count-then-insert limit
-    would still overshoot under this harness.
+    The interleaving between the requests of concurrent operations stays arbitrary, so
+    a count-then-insert limit would still overshoot under this harness.
     """
-    import threading
+    from chalicelib.local.serialize import serialize_requests, unserialize_requests
 
-    lock = threading.Lock()
-
-    def acquire(context: dict[str, Any], **_: Any) -> None:
-        lock.acquire()
-        context["_serialised"] = True
-
-    def release(context: dict[str, Any], **_: Any) -> None:
-        if context.pop("_serialised", False):
-            lock.release()
-
-    events = client.meta.events
-    events.register_first("before-call.*.*", acquire, unique_id="serialise-acquire")
-    events.register_last("after-call.*.*", release, unique_id="serialise-release")
-    events.register_last("after-call-error.*.*", release, unique_id="serialise-release-error")
+    serialize_requests(client)
     try:
         yield
     finally:
-        events.unregister("before-call.*.*", unique_id="serialise-acquire")
-        events.unregister("after-call.*.*", unique_id="serialise-release")
-        events.unregister("after-call-error.*.*", unique_id="serialise-release-error")
+        unserialize_requests(client)
+
+
+def scheduled_event(
+    container: Any, schedule_id: str, when: Any, *, entry: int = 0
+) -> dict[str, Any]:
+    """The event EventBridge would deliver for ``when``: the registered Input, substituted."""
+    from chalicelib.local.dispatcher import render_input
+    from chalicelib.services.schedules import entry_names
+
+    name = entry_names(schedule_id, entry + 1)[entry]
+    registered = container.scheduler.get_schedule(
+        Name=name, GroupName=container.settings.SCHEDULE_GROUP
+    )
+    return render_input(registered["Target"]["Input"], when, schedule_arn=registered["Arn"])
+
+
+def deliver(
+    container: Any, schedule_id: str, when: Any, *, remaining_ms: int = 900_000, entry: int = 0
+) -> dict[str, Any]:
+    """Deliver one fire to the trigger handler, as the Lambda runtime would."""
+    import time
+
+    event = scheduled_event(container, schedule_id, when, entry=entry)
+    deadline = time.monotonic() + remaining_ms / 1000
+    result: dict[str, Any] = container.trigger_handler(
+        event, lambda: int((deadline - time.monotonic()) * 1000)
+    )
+    return result

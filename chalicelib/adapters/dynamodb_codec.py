@@ -14,23 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.enums import (
-    OnRunCompleted,
-    OverlapPolicy,
-    PausedBy,
-    RunStatus,
-    RunTrigger,
-    ScheduleOrigin,
-    ScheduleStatus,
-    ThreadStatus,
-)
+from chalicelib.domain.enums import RunTrigger
 from chalicelib.domain.models import (
     ApiKey,
     Run,
     RunningMarker,
     Schedule,
     Thread,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -154,30 +144,42 @@ def get_json(item: Item, name: str, default: Any = None) -> Any:
 
 # --- schedules -------------------------------------------------------------------------------
 
-# Model field → item attribute of what a client may change through update/patch. Counters,
-# the running marker and history are written only by the trigger, never by an API update.
-EDITABLE_SCHEDULE_FIELDS: dict[str, str] = {
-    "name": "name",
-    "description": "description",
-    "cron_expression": "cron",
-    "timezone": "tz",
-    "graph_id": "graph_id",
-    "assistant_id": "assistant_id",
-    "input": "input",
-    "config": "config",
-    "context": "context",
-    "metadata": "metadata",
-    "extras": "extras",
-    "on_run_completed": "on_run_completed",
-    "end_time": "end_time",
-    "max_budget_per_run_usd": "budget",
-    "timeout_seconds": "timeout",
-    "overlap_policy": "overlap",
-    "webhook": "webhook",
-    "eventbridge_expressions": "eb_expressions",
-    "eventbridge_names": "eb_names",
-    "updated_at": "updated_at",
-}
+# What a client edits (create/update/patch) lives in one JSON attribute, ``spec``: it is
+# written whole by an update and never read by a condition. What the trigger and the
+# state changes read or write in conditions and update expressions — status, version,
+# counters, the running marker, pause fields — are top-level attributes, so an API
+# update can never clobber counters written concurrently by a run. Fewer attributes
+# also means smaller items (attribute names count toward DynamoDB's item size).
+SPEC_FIELDS = frozenset(
+    {
+        "origin",
+        "name",
+        "description",
+        "cron_expression",
+        "timezone",
+        "graph_id",
+        "assistant_id",
+        "input",
+        "config",
+        "context",
+        "metadata",
+        "extras",
+        "thread_id",
+        "on_run_completed",
+        "end_time",
+        "max_budget_per_run_usd",
+        "timeout_seconds",
+        "overlap_policy",
+        "webhook",
+        "eventbridge_expressions",
+        "eventbridge_names",
+        "created_at",
+    }
+)
+
+
+def schedule_spec(sch: Schedule) -> AttributeValueTypeDef:
+    return js(sch.model_dump(mode="json", include=set(SPEC_FIELDS)))
 
 
 def schedule_to_item(sch: Schedule) -> Item:
@@ -188,27 +190,7 @@ def schedule_to_item(sch: Schedule) -> Item:
         "id": s(sch.id),
         "tenant": s(sch.tenant_id),
         "user": s(sch.user_id),
-        "origin": s(sch.origin.value),
-        "name": s(sch.name),
-        "description": s(sch.description),
-        "cron": s(sch.cron_expression),
-        "tz": s(sch.timezone),
-        "graph_id": s(sch.graph_id),
-        "assistant_id": s(sch.assistant_id),
-        "input": js(sch.input),
-        "config": js(sch.config),
-        "context": js(sch.context),
-        "metadata": js(sch.metadata),
-        "extras": js(sch.extras),
-        "thread_id": opt_s(sch.thread_id),
-        "on_run_completed": opt_s(
-            None if sch.on_run_completed is None else sch.on_run_completed.value
-        ),
-        "end_time": opt_ts(sch.end_time),
-        "budget": n(sch.max_budget_per_run_usd),
-        "timeout": n(sch.timeout_seconds),
-        "overlap": s(sch.overlap_policy.value),
-        "webhook": opt_s(sch.webhook),
+        "spec": schedule_spec(sch),
         "status": s(sch.status.value),
         "paused_at": opt_ts(sch.paused_at),
         "pause_reason": opt_s(sch.pause_reason),
@@ -218,9 +200,6 @@ def schedule_to_item(sch: Schedule) -> Item:
         "failed_runs": n(sch.failed_runs),
         "history_count": n(sch.history_count),
         "last_run_at": opt_ts(sch.last_run_at),
-        "eb_expressions": js(sch.eventbridge_expressions),
-        "eb_names": js(sch.eventbridge_names),
-        "created_at": s(ts(sch.created_at)),
         "updated_at": s(ts(sch.updated_at)),
         "version": n(sch.version),
     }
@@ -236,50 +215,33 @@ def item_to_schedule(item: Item) -> Schedule:
         running = RunningMarker(
             run_id=get_s(item, "running_run_id"), until=parse_ts(get_s(item, "running_until"))
         )
-    orc = get_opt_s(item, "on_run_completed")
-    paused_by = get_opt_s(item, "paused_by")
-    return Schedule(
-        id=get_s(item, "id"),
-        tenant_id=get_s(item, "tenant"),
-        user_id=get_s(item, "user"),
-        origin=ScheduleOrigin(get_s(item, "origin")),
-        name=get_s(item, "name"),
-        description=get_s(item, "description"),
-        cron_expression=get_s(item, "cron"),
-        timezone=get_s(item, "tz"),
-        graph_id=get_s(item, "graph_id"),
-        assistant_id=get_s(item, "assistant_id"),
-        input=get_json(item, "input"),
-        config=get_json(item, "config", {}),
-        context=get_json(item, "context", {}),
-        metadata=get_json(item, "metadata", {}),
-        extras=get_json(item, "extras", {}),
-        thread_id=get_opt_s(item, "thread_id"),
-        on_run_completed=None if orc is None else OnRunCompleted(orc),
-        end_time=get_opt_ts(item, "end_time"),
-        max_budget_per_run_usd=get_dec(item, "budget"),
-        timeout_seconds=get_int(item, "timeout"),
-        overlap_policy=OverlapPolicy(get_s(item, "overlap")),
-        webhook=get_opt_s(item, "webhook"),
-        status=ScheduleStatus(get_s(item, "status")),
-        paused_at=get_opt_ts(item, "paused_at"),
-        pause_reason=get_opt_s(item, "pause_reason"),
-        paused_by=None if paused_by is None else PausedBy(paused_by),
-        total_runs=get_int(item, "total_runs"),
-        successful_runs=get_int(item, "successful_runs"),
-        failed_runs=get_int(item, "failed_runs"),
-        history_count=get_int(item, "history_count"),
-        last_run_at=get_opt_ts(item, "last_run_at"),
-        eventbridge_expressions=get_json(item, "eb_expressions", []),
-        eventbridge_names=get_json(item, "eb_names", []),
-        running=running,
-        created_at=parse_ts(get_s(item, "created_at")),
-        updated_at=parse_ts(get_s(item, "updated_at")),
-        version=get_int(item, "version", 1),
+    return Schedule.model_validate(
+        {
+            **get_json(item, "spec", {}),
+            "id": get_s(item, "id"),
+            "tenant_id": get_s(item, "tenant"),
+            "user_id": get_s(item, "user"),
+            "status": get_s(item, "status"),
+            "paused_at": get_opt_ts(item, "paused_at"),
+            "pause_reason": get_opt_s(item, "pause_reason"),
+            "paused_by": get_opt_s(item, "paused_by"),
+            "total_runs": get_int(item, "total_runs"),
+            "successful_runs": get_int(item, "successful_runs"),
+            "failed_runs": get_int(item, "failed_runs"),
+            "history_count": get_int(item, "history_count"),
+            "last_run_at": get_opt_ts(item, "last_run_at"),
+            "running": running,
+            "updated_at": parse_ts(get_s(item, "updated_at")),
+            "version": get_int(item, "version", 1),
+        }
     )
 
 
 # --- runs -----------------------------------------------------------------------------------
+
+# ``status`` (the finish condition, the thread-runs status filter) and ``run_id`` (found on a
+# thread's GSI) are top-level; the rest of the record is one JSON document.
+RUN_DOC_EXCLUDE = frozenset({"run_id", "status"})
 
 
 def run_to_item(run: Run) -> Item:
@@ -288,30 +250,8 @@ def run_to_item(run: Run) -> Item:
         "sk": s(run_sk(run)),
         "type": s("run"),
         "run_id": s(run.run_id),
-        "schedule_id": s(run.schedule_id),
-        "tenant": s(run.tenant_id),
-        "user": s(run.user_id),
-        "trigger": s(run.trigger.value),
-        "scheduled_time": s(ts(run.scheduled_time)),
         "status": s(run.status.value),
-        "thread_id": opt_s(run.thread_id),
-        "graph_id": opt_s(run.graph_id),
-        "assistant_id": opt_s(run.assistant_id),
-        "query": s(run.query),
-        "input": js(run.input),
-        "metadata": js(run.metadata),
-        "started_at": opt_ts(run.started_at),
-        "completed_at": opt_ts(run.completed_at),
-        "result": opt_s(run.result),
-        "error_message": opt_s(run.error_message),
-        "model_used": opt_s(run.model_used),
-        "provider": opt_s(run.provider),
-        "input_tokens": n(run.usage.input_tokens),
-        "output_tokens": n(run.usage.output_tokens),
-        "cost_usd": n(run.usage.cost_usd),
-        "attempt": n(run.attempt),
-        "created_at": s(ts(run.created_at)),
-        "updated_at": s(ts(run.updated_at)),
+        "doc": js(run.model_dump(mode="json", exclude=set(RUN_DOC_EXCLUDE))),
     }
     if run.thread_id is not None:
         item["gsi1pk"] = s(thread_runs_gsi_pk(run.tenant_id, run.thread_id))
@@ -320,38 +260,18 @@ def run_to_item(run: Run) -> Item:
 
 
 def item_to_run(item: Item) -> Run:
-    return Run(
-        run_id=get_s(item, "run_id"),
-        schedule_id=get_s(item, "schedule_id"),
-        tenant_id=get_s(item, "tenant"),
-        user_id=get_s(item, "user"),
-        trigger=RunTrigger(get_s(item, "trigger")),
-        scheduled_time=parse_ts(get_s(item, "scheduled_time")),
-        status=RunStatus(get_s(item, "status")),
-        thread_id=get_opt_s(item, "thread_id"),
-        graph_id=get_opt_s(item, "graph_id"),
-        assistant_id=get_opt_s(item, "assistant_id"),
-        query=get_s(item, "query"),
-        input=get_json(item, "input"),
-        metadata=get_json(item, "metadata", {}),
-        started_at=get_opt_ts(item, "started_at"),
-        completed_at=get_opt_ts(item, "completed_at"),
-        result=get_opt_s(item, "result"),
-        error_message=get_opt_s(item, "error_message"),
-        model_used=get_opt_s(item, "model_used"),
-        provider=get_opt_s(item, "provider"),
-        usage=Usage(
-            input_tokens=get_int(item, "input_tokens"),
-            output_tokens=get_int(item, "output_tokens"),
-            cost_usd=get_dec(item, "cost_usd"),
-        ),
-        attempt=get_int(item, "attempt", 1),
-        created_at=parse_ts(get_s(item, "created_at")),
-        updated_at=parse_ts(get_s(item, "updated_at")),
+    return Run.model_validate(
+        {
+            **get_json(item, "doc", {}),
+            "run_id": get_s(item, "run_id"),
+            "status": get_s(item, "status"),
+        }
     )
 
 
 # --- threads ---------------------------------------------------------------------------------
+
+THREAD_DOC_EXCLUDE = frozenset({"thread_id", "expires_at"})
 
 
 def thread_to_item(thread: Thread) -> Item:
@@ -360,16 +280,7 @@ def thread_to_item(thread: Thread) -> Item:
         "sk": s(thread.thread_id),
         "type": s("thread"),
         "thread_id": s(thread.thread_id),
-        "tenant": s(thread.tenant_id),
-        "user": s(thread.user_id),
-        "metadata": js(thread.metadata),
-        "values": js(thread.values),
-        "status": s(thread.status.value),
-        "config": js(thread.config),
-        "created_at": s(ts(thread.created_at)),
-        "updated_at": s(ts(thread.updated_at)),
-        "state_updated_at": opt_ts(thread.state_updated_at),
-        "version": n(thread.version),
+        "doc": js(thread.model_dump(mode="json", exclude=set(THREAD_DOC_EXCLUDE))),
     }
     if thread.expires_at is not None:
         item["expires_at"] = n(int(thread.expires_at.timestamp()))
@@ -378,23 +289,16 @@ def thread_to_item(thread: Thread) -> Item:
 
 def item_to_thread(item: Item) -> Thread:
     expires = item.get("expires_at")
-    return Thread(
-        thread_id=get_s(item, "thread_id"),
-        tenant_id=get_s(item, "tenant"),
-        user_id=get_s(item, "user"),
-        metadata=get_json(item, "metadata", {}),
-        values=get_json(item, "values"),
-        status=ThreadStatus(get_s(item, "status")),
-        config=get_json(item, "config", {}),
-        created_at=parse_ts(get_s(item, "created_at")),
-        updated_at=parse_ts(get_s(item, "updated_at")),
-        state_updated_at=get_opt_ts(item, "state_updated_at"),
-        expires_at=(
-            None
-            if expires is None or "N" not in expires
-            else datetime.fromtimestamp(int(expires["N"]), UTC)
-        ),
-        version=get_int(item, "version", 1),
+    return Thread.model_validate(
+        {
+            **get_json(item, "doc", {}),
+            "thread_id": get_s(item, "thread_id"),
+            "expires_at": (
+                None
+                if expires is None or "N" not in expires
+                else datetime.fromtimestamp(int(expires["N"]), UTC)
+            ),
+        }
     )
 
 

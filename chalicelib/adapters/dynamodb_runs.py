@@ -280,6 +280,46 @@ class DynamoDBRunStore:
         item = response.get("Item")
         return None if item is None else codec.item_to_run(dict(item))
 
+    @aws_errors_unavailable
+    def load_fire(
+        self,
+        tenant_id: str,
+        user_id: str,
+        schedule_id: str,
+        scheduled_time: datetime,
+        trigger: RunTrigger,
+        run_id: str,
+    ) -> tuple[Schedule | None, Run | None]:
+        """The schedule and any existing run of this fire, in one consistent BatchGetItem.
+
+        A redelivered fire is recognised here with a single read instead of a failed
+        claim transaction (which would cost write capacity on three items).
+        """
+        schedule_key = {
+            "pk": codec.s(codec.user_pk(tenant_id, user_id)),
+            "sk": codec.s(codec.schedule_sk(schedule_id)),
+        }
+        run_key = {
+            "pk": codec.s(codec.runs_pk(tenant_id, schedule_id)),
+            "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
+        }
+        request: dict[str, Any] = {
+            self._table: {"Keys": [schedule_key, run_key], "ConsistentRead": True}
+        }
+        found: list[dict[str, Any]] = []
+        for _ in range(5):
+            response = self._client.batch_get_item(RequestItems=request)
+            found.extend(dict(i) for i in response.get("Responses", {}).get(self._table, []))
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                break
+        schedule = next(
+            (codec.item_to_schedule(i) for i in found if codec.get_s(i, "type") == "schedule"),
+            None,
+        )
+        run = next((codec.item_to_run(i) for i in found if codec.get_s(i, "type") == "run"), None)
+        return schedule, run
+
     def _page(self, query: dict[str, Any], *, offset: int, limit: int) -> list[Run]:
         wanted = offset + limit
         query = {**query, "Limit": min(wanted, 1000)}
@@ -292,6 +332,66 @@ class DynamoDBRunStore:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             query["Limit"] = min(wanted - len(items), 1000)
         return items[offset:wanted]
+
+    # --- reads for the LangGraph façade -------------------------------------------------------
+
+    @aws_errors_unavailable
+    def find_on_thread(self, tenant_id: str, thread_id: str, run_id: str) -> Run | None:
+        """The run ``run_id`` among a thread's runs: the thread's GSI Query, filtered on the id.
+
+        Run ids of scheduled fires are uuid5 (not time-ordered), so the GSI sort key
+        (created time) cannot locate one directly; a thread's runs are few pages.
+        """
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "FilterExpression": "run_id = :rid",
+            "ExpressionAttributeValues": {
+                ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                ":rid": codec.s(run_id),
+            },
+        }
+        while True:
+            page = self._client.query(**query)
+            for item in page.get("Items", []):
+                return codec.item_to_run(dict(item))
+            if "LastEvaluatedKey" not in page:
+                return None
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @aws_errors_unavailable
+    def list_for_thread_by_status(
+        self,
+        tenant_id: str,
+        thread_id: str,
+        statuses: frozenset[RunStatus],
+        *,
+        offset: int,
+        limit: int,
+    ) -> list[Run]:
+        """Like ``list_for_thread``, keeping only runs in ``statuses`` (filtered by DynamoDB)."""
+        if not statuses:
+            return []
+        placeholders = {
+            f":s{i}": codec.s(status.value) for i, status in enumerate(sorted(statuses))
+        }
+        return self._page(
+            {
+                "TableName": self._table,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :pk",
+                "FilterExpression": f"#st IN ({', '.join(placeholders)})",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {
+                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                    **placeholders,
+                },
+                "ScanIndexForward": False,
+            },
+            offset=offset,
+            limit=limit,
+        )
 
 
 def _counter(status: RunStatus) -> str:

@@ -185,19 +185,18 @@ class DynamoDBScheduleStore:
     @aws_errors_unavailable
     def update(self, schedule: Schedule, *, expected_version: int) -> Schedule:
         """Write the client-editable attributes if the version is still ``expected_version``."""
-        item = codec.schedule_to_item(schedule)
-        attributes = list(codec.EDITABLE_SCHEDULE_FIELDS.values())
-        names = {f"#a{i}": attr for i, attr in enumerate(attributes)}
-        values = {f":v{i}": item[attr] for i, attr in enumerate(attributes)}
-        sets = ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes)))
-        names["#ver"] = "version"
-        values[":expected"] = codec.n(expected_version)
-        values[":one"] = codec.n(1)
+        names = {"#ver": "version"}
+        values = {
+            ":spec": codec.schedule_spec(schedule),
+            ":uat": codec.s(codec.ts(schedule.updated_at)),
+            ":expected": codec.n(expected_version),
+            ":one": codec.n(1),
+        }
         old = self._conditional_update(
             schedule.tenant_id,
             schedule.user_id,
             schedule.id,
-            update=f"SET {sets}, #ver = #ver + :one",
+            update="SET spec = :spec, updated_at = :uat, #ver = #ver + :one",
             condition="attribute_exists(pk) AND #ver = :expected",
             names=names,
             values=values,
@@ -207,7 +206,8 @@ class DynamoDBScheduleStore:
         )
         return old.model_copy(
             update={
-                **{f: getattr(schedule, f) for f in codec.EDITABLE_SCHEDULE_FIELDS},
+                **{f: getattr(schedule, f) for f in codec.SPEC_FIELDS if f != "created_at"},
+                "updated_at": schedule.updated_at,
                 "version": old.version + 1,
             }
         )

@@ -54,7 +54,7 @@ def uuid7(at: datetime | None = None) -> uuid.UUID:
 class Principal(BaseModel):
     """Who is calling: every key condition is scoped to (tenant, user)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tenant_id: str
     user_id: str
@@ -63,7 +63,7 @@ class Principal(BaseModel):
 class RunningMarker(BaseModel):
     """The schedule's in-flight run, used by the overlap policy."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     run_id: str
     until: datetime
@@ -73,7 +73,7 @@ class RunningMarker(BaseModel):
 class Schedule(BaseModel):
     """One recurring agent run, whichever façade created it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     tenant_id: str
@@ -157,7 +157,7 @@ def user_message_input(text: str) -> JSONObject:
 class Usage(BaseModel):
     """Tokens and money a run (or one model call) consumed."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -178,7 +178,7 @@ class Usage(BaseModel):
 class Run(BaseModel):
     """One fire of a schedule (or a manual run), from claim to terminal state."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     run_id: str
     schedule_id: str
@@ -215,7 +215,7 @@ class Run(BaseModel):
 class Thread(BaseModel):
     """A conversation: the agent state that thread-bound runs accumulate."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     thread_id: str
     tenant_id: str
@@ -234,7 +234,7 @@ class Thread(BaseModel):
 class ApiKey(BaseModel):
     """An API key as stored: only its SHA-256 digest, never the key."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key_hash: str
     key_id: str

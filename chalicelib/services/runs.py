@@ -126,6 +126,12 @@ def scheduled_run_id(schedule_id: str, scheduled_time: datetime) -> str:
     return str(uuid.uuid5(RUN_NAMESPACE, f"{schedule_id}|{scheduled_time.isoformat()}"))
 
 
+def run_id_of(event: TriggerEvent) -> str:
+    if event.trigger is RunTrigger.MANUAL and event.run_id:
+        return event.run_id
+    return scheduled_run_id(event.schedule_id, event.scheduled_time)
+
+
 class ScheduleFinder(Protocol):
     def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
     def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
@@ -136,6 +142,15 @@ class ThreadFinder(Protocol):
 
 
 class RunRepository(Protocol):
+    def load_fire(
+        self,
+        tenant_id: str,
+        user_id: str,
+        schedule_id: str,
+        scheduled_time: datetime,
+        trigger: RunTrigger,
+        run_id: str,
+    ) -> tuple[Schedule | None, Run | None]: ...
     def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
     def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
     def finish(self, request: FinishRequest) -> None: ...
@@ -192,7 +207,6 @@ class RunExecutor:
     def __init__(
         self,
         *,
-        schedules: ScheduleFinder,
         runs: RunRepository,
         threads: ThreadFinder,
         scheduler: SchedulerGateway,
@@ -203,7 +217,6 @@ class RunExecutor:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._schedules = schedules
         self._runs = runs
         self._threads = threads
         self._scheduler = scheduler
@@ -220,18 +233,28 @@ class RunExecutor:
         self, event: TriggerEvent, remaining_ms: Callable[[], int] | None = None
     ) -> RunSummary:
         started_mono = self._monotonic()
-        schedule = self._schedules.find(event.tenant_id, event.user_id, event.schedule_id)
         when = event.scheduled_time
+        schedule, existing = self._runs.load_fire(
+            event.tenant_id,
+            event.user_id,
+            event.schedule_id,
+            when,
+            event.trigger,
+            run_id_of(event),
+        )
         if schedule is None:
             log.info("ignored fire of deleted schedule %s at %s", event.schedule_id, when)
             return RunSummary("ignored", event.schedule_id, when.isoformat(), reason="deleted")
+        if existing is not None:
+            log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
+            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=existing.run_id)
         now = self._clock.now()
         if event.trigger is RunTrigger.SCHEDULE:
             skip = self._skip_reason(schedule, when, now)
             if skip is not None:
                 return self._skip(schedule, event, now, skip)
-        run = self._new_run(schedule, event, now)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
+        run = self._new_run(schedule, event, now, thread_id=thread.thread_id if thread else None)
         enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
         outcome = self._runs.claim(
@@ -352,7 +375,10 @@ class RunExecutor:
         if pause is not None:
             self._disable_entries(schedule, now)
         if schedule.webhook:
-            self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
+            try:
+                self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
+            except Exception:
+                log.exception("webhook for %s failed; the run's outcome stands", schedule.id)
         log.info(
             "run %s of %s at %s: %s ($%s, %d tokens)",
             finished.run_id,
@@ -447,21 +473,18 @@ class RunExecutor:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _new_run(self, schedule: Schedule, event: TriggerEvent, now: datetime) -> Run:
-        run_id = (
-            event.run_id
-            if event.trigger is RunTrigger.MANUAL and event.run_id
-            else scheduled_run_id(schedule.id, event.scheduled_time)
-        )
+    def _new_run(
+        self, schedule: Schedule, event: TriggerEvent, now: datetime, thread_id: str | None = None
+    ) -> Run:
         return Run(
-            run_id=run_id,
+            run_id=run_id_of(event),
             schedule_id=schedule.id,
             tenant_id=schedule.tenant_id,
             user_id=schedule.user_id,
             trigger=event.trigger,
             scheduled_time=event.scheduled_time,
             status=RunStatus.RUNNING,
-            thread_id=schedule.thread_id,
+            thread_id=thread_id or schedule.thread_id,
             graph_id=schedule.graph_id,
             assistant_id=schedule.assistant_id,
             query=schedule.query_text(),
