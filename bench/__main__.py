@@ -1,0 +1,43 @@
+"""``make bench``: every benchmark, one run, figures printed as a table.
+
+Sections (each can be run alone: ``python -m bench coldstart trigger dispatcher sdk``):
+
+* ``coldstart``  — a fresh ``import app`` vs a fresh ``import boto3`` (ARCHITECTURE §11);
+* ``trigger``    — the trigger's own overhead per run with the demo agent, in-process
+  against moto, with the agent's time measured separately and subtracted, and the
+  DynamoDB calls per run;
+* ``dispatcher`` — the local stack's dispatcher: lateness of ≥ 100 real fires at a
+  minute boundary (delivery and run start, relative to the scheduled time);
+* ``sdk``        — the official ``langgraph_sdk``'s create + search + delete cycle
+  against the local stack and, when ``make bench-peer`` installed it, against the
+  official LangGraph dev server on the same machine, in the same run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench import coldstart, dispatcher, sdk_cycle, trigger
+
+SECTIONS = {
+    "coldstart": coldstart.run,
+    "trigger": trigger.run,
+    "dispatcher": dispatcher.run,
+    "sdk": sdk_cycle.run,
+}
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(SECTIONS)
+    unknown = [w for w in wanted if w not in SECTIONS]
+    if unknown:
+        print(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        return 2
+    for name in wanted:
+        print(f"\n== {name} ==", flush=True)
+        SECTIONS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
