@@ -11,12 +11,14 @@ from typing import Any
 
 from chalice.app import Chalice
 
+from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon import bp as shannon_schedules
 from chalicelib.observability import configure_logging
 
 app = Chalice(app_name="agentcron")
 configure_logging()
 
+app.register_blueprint(langgraph_crons)
 app.register_blueprint(shannon_schedules, url_prefix="/api/v1")
 
 

@@ -117,7 +117,7 @@ def run() -> dict[str, float]:
                     thread_id=thread_id,
                 ),
             )
-            template = scheduler_entries(schedule)[0].input
+            template = scheduler_entries(schedule, clock.now())[0].input
             totals: list[float] = []
             agent_seconds.clear()
             calls.clear()

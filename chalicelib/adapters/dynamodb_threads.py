@@ -2,10 +2,17 @@
 
 Kept threads may carry ``expires_at`` (DynamoDB TTL). TTL deletion is lazy on AWS
 and never happens in moto, so every read filters out expired items itself.
+
+``search`` and ``count`` serve the LangGraph façade's thread search. Metadata and
+values are stored as JSON strings, so their filters cannot be DynamoDB expressions:
+the caller passes a predicate, and ``search`` reads pages in sort-key order only
+until it has ``stop_after`` matches. Expired items are dropped server-side by a
+``FilterExpression`` (they still cost read capacity, but not transfer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +114,69 @@ class DynamoDBThreadStore:
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @aws_errors_unavailable
+    def search(
+        self,
+        principal: Principal,
+        predicate: Callable[[Thread], bool] | None,
+        *,
+        stop_after: int | None,
+        newest_first: bool = True,
+    ) -> list[Thread]:
+        """Live threads matching ``predicate`` in thread-id order (newest first by default).
+
+        Reads one page after another and stops as soon as ``stop_after`` threads
+        matched (``None``: read every page).
+        """
+        if stop_after is not None and stop_after <= 0:
+            return []
+        now = self._clock.now()
+        kwargs = self._live_query(principal, now)
+        kwargs["ScanIndexForward"] = not newest_first
+        if stop_after is not None:
+            # Dense matches need no more than stop_after items; sparse ones read on.
+            kwargs["Limit"] = min(max(stop_after, 10), 1000)
+        out: list[Thread] = []
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                thread = codec.item_to_thread(dict(item))
+                if self._expired(thread, now) or (predicate is not None and not predicate(thread)):
+                    continue
+                out.append(thread)
+                if stop_after is not None and len(out) >= stop_after:
+                    return out
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @aws_errors_unavailable
+    def count(self, principal: Principal, predicate: Callable[[Thread], bool] | None) -> int:
+        """How many live threads match (``Select=COUNT`` when there is no predicate)."""
+        if predicate is not None:
+            return len(self.search(principal, predicate, stop_after=None))
+        kwargs = self._live_query(principal, self._clock.now())
+        kwargs["Select"] = "COUNT"
+        total = 0
+        while True:
+            page = self._client.query(**kwargs)
+            total += page.get("Count", 0)
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _live_query(self, principal: Principal, now: datetime) -> dict[str, Any]:
+        # expires_at is epoch seconds: an item is live while expires_at > now.
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "attribute_not_exists(expires_at) OR expires_at > :now",
+            "ExpressionAttributeValues": {
+                ":pk": codec.s(codec.threads_pk(principal.tenant_id, principal.user_id)),
+                ":now": codec.n(int(now.timestamp())),
+            },
+        }
 
     @staticmethod
     def _expired(thread: Thread, now: datetime) -> bool:

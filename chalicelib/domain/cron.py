@@ -333,11 +333,16 @@ _MAX_NEAREST_DAY: Final = 28
 
 
 class _Invalid(Exception):
-    """Internal: carries the reason; :func:`parse` turns it into :class:`InvalidCronError`."""
+    """Internal: carries the reason; :func:`parse` turns it into :class:`InvalidCronError`.
 
-    def __init__(self, reason: str) -> None:
+    ``unsupported`` marks expressions that are valid cron (croniter accepts them) but
+    that agentcron refuses because EventBridge Scheduler cannot run them as meant.
+    """
+
+    def __init__(self, reason: str, *, unsupported: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.unsupported = unsupported
 
 
 def _value(index: int, token: str) -> int:
@@ -383,14 +388,20 @@ def _check_field(index: int, text: str) -> int | None:
         if text == "l":
             return None
         if len(terms) > 1:
-            raise _Invalid("'L' cannot be combined with other day-of-month values")
-        raise _Invalid("'L' (last day of the month) must stand alone in the day-of-month field")
+            raise _Invalid(
+                "'L' cannot be combined with other day-of-month values", unsupported=True
+            )
+        raise _Invalid(
+            "'L' (last day of the month) must stand alone in the day-of-month field",
+            unsupported=True,
+        )
     if specials and "w" in text:
         match = _NEAREST_RE.fullmatch(text)
         if match is None:
             raise _Invalid(
                 "'W' (nearest weekday) takes a single day, e.g. 15W; "
-                "it cannot be used in a list, range or step"
+                "it cannot be used in a list, range or step",
+                unsupported=True,
             )
         day = int(match.group(1) or match.group(2))
         if not 1 <= day <= 31:
@@ -398,13 +409,15 @@ def _check_field(index: int, text: str) -> int | None:
         if day > _MAX_NEAREST_DAY:
             raise _Invalid(
                 f"'{day}W' is not supported: what 'W' does in months without day {day} is "
-                f"undocumented for EventBridge; use a day from 1 to {_MAX_NEAREST_DAY}"
+                f"undocumented for EventBridge; use a day from 1 to {_MAX_NEAREST_DAY}",
+                unsupported=True,
             )
         return day
     if index == _DOW and "l" in text:  # no weekday name contains an 'l'
         raise _Invalid(
             "'L' in the day-of-week field (croniter's 'L5' = last Friday of the month) "
-            "has no EventBridge equivalent"
+            "has no EventBridge equivalent",
+            unsupported=True,
         )
     if index == _DOW and "#" in text:
         for term in terms:
@@ -412,7 +425,9 @@ def _check_field(index: int, text: str) -> int | None:
             if match is None:
                 if "#" in term:
                     raise _Invalid("'#' takes a weekday and an occurrence 1-5, e.g. FRI#3 or 5#3")
-                raise _Invalid("'d#n' terms cannot be mixed with plain day-of-week values")
+                raise _Invalid(
+                    "'d#n' terms cannot be mixed with plain day-of-week values", unsupported=True
+                )
             for token in match["day"].split("-"):
                 _value(index, token)
             if not 1 <= int(match["nth"]) <= 5:
@@ -456,9 +471,14 @@ def _split_fields(expression: str) -> tuple[str, list[str]]:
         text = _MACROS[macro]
     fields = _FIELD_SPLIT_RE.split(text.lower())
     if len(fields) == 6:
-        raise _Invalid(f"6-field (seconds) expressions are not supported; {_FIELDS_HINT}")
+        raise _Invalid(
+            f"6-field (seconds) expressions are not supported; {_FIELDS_HINT}", unsupported=True
+        )
     if len(fields) == 7:
-        raise _Invalid(f"7-field (seconds and year) expressions are not supported; {_FIELDS_HINT}")
+        raise _Invalid(
+            f"7-field (seconds and year) expressions are not supported; {_FIELDS_HINT}",
+            unsupported=True,
+        )
     if len(fields) != 5:
         raise _Invalid(f"expected 5 fields, got {len(fields)}; {_FIELDS_HINT}")
     return text, fields
@@ -643,7 +663,8 @@ def _build_rule(text: str, fields: list[str]) -> _Rule:
             if present:
                 raise _Invalid(
                     f"{what} cannot be combined with a restricted {other}: EventBridge needs "
-                    f"the other day field to be '*' or '?'"
+                    f"the other day field to be '*' or '?'",
+                    unsupported=True,
                 )
     plain_dom = dom_restricted and not dom_last and nearest is None
     return _Rule(
@@ -889,7 +910,9 @@ class CronSchedule:
             return
         actual = self.min_interval()
         if actual < timedelta(minutes=min_minutes):
-            raise IntervalTooShortError(min_minutes, actual.total_seconds() / 60)
+            raise IntervalTooShortError(
+                min_minutes, actual.total_seconds() / 60, expression=self.expression
+            )
 
     def describe(self) -> str:
         """A human-readable description in English (cron-descriptor), e.g.
@@ -990,10 +1013,13 @@ def _parse(expression: str, timezone: str) -> CronSchedule:
             if len(translation) > MAX_EVENTBRIDGE_EXPRESSION_LENGTH:
                 raise _Invalid(
                     f"its EventBridge translation {translation!r} is {len(translation)} "
-                    f"characters long; EventBridge allows {MAX_EVENTBRIDGE_EXPRESSION_LENGTH}"
+                    f"characters long; EventBridge allows {MAX_EVENTBRIDGE_EXPRESSION_LENGTH}",
+                    unsupported=True,
                 )
     except _Invalid as invalid:
-        raise InvalidCronError(expression, invalid.reason) from None
+        raise InvalidCronError(
+            expression, invalid.reason, unsupported=invalid.unsupported
+        ) from None
     schedule = CronSchedule(
         expression=expression,
         timezone=timezone,

@@ -27,12 +27,17 @@ class InvalidRequestError(AgentcronError, ValueError):
 
 
 class InvalidCronError(InvalidRequestError):
-    """The cron expression does not parse, or cannot be run by EventBridge Scheduler."""
+    """The cron expression does not parse, or cannot be run by EventBridge Scheduler.
 
-    def __init__(self, expression: str, reason: str) -> None:
+    ``unsupported`` is True for valid cron that agentcron refuses on purpose (seconds
+    fields, ``L``/``W``/``#`` mixes EventBridge cannot express), False for syntax errors.
+    """
+
+    def __init__(self, expression: str, reason: str, *, unsupported: bool = False) -> None:
         super().__init__(reason, field="cron_expression")
         self.expression = expression
         self.reason = reason
+        self.unsupported = unsupported
 
 
 class CronNeverFiresError(InvalidCronError):
@@ -45,10 +50,11 @@ class CronNeverFiresError(InvalidCronError):
 class IntervalTooShortError(InvalidRequestError):
     """Two consecutive fires are closer than the configured minimum interval."""
 
-    def __init__(self, min_minutes: int, actual_minutes: float) -> None:
+    def __init__(self, min_minutes: int, actual_minutes: float, *, expression: str = "") -> None:
         super().__init__(f"must be at least {min_minutes} minutes", field="cron_expression")
         self.min_minutes = min_minutes
         self.actual_minutes = actual_minutes
+        self.expression = expression
 
 
 class InvalidTimezoneError(InvalidRequestError):

@@ -541,7 +541,7 @@ class RunExecutor:
     def _disable_entries(self, schedule: Schedule, now: datetime) -> None:
         paused = schedule.model_copy(update={"status": ScheduleStatus.PAUSED, "updated_at": now})
         try:
-            for entry in scheduler_entries(paused):
+            for entry in scheduler_entries(paused, now):
                 self._scheduler.update(entry)
         except Exception:
             # The record is PAUSED, so any fire meanwhile is recorded as skipped; the

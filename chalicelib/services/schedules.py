@@ -56,6 +56,7 @@ from chalicelib.domain.enums import (
 from chalicelib.domain.errors import (
     AssistantNotFoundError,
     BudgetOutOfRangeError,
+    ConflictError,
     InvalidRequestError,
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
@@ -71,6 +72,7 @@ MAX_QUERY_BYTES = 32 * 1024
 MAX_BLOB_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 16 * 1024
 MAX_WEBHOOK_CHARS = 2048
+UPDATE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,7 @@ class ScheduleService:
             updated_at=now,
         )
         self._validate(schedule)
+        self._check_end_time(draft.end_time, now)
         self._store.create(schedule, limit=self.limits.max_per_user)
         created: list[str] = []
         try:
@@ -299,14 +302,36 @@ class ScheduleService:
             raise
         return schedule
 
-    def update(self, principal: Principal, schedule_id: str, changes: ScheduleChanges) -> Schedule:
-        old = self._store.get(principal, schedule_id)
-        new = self._apply(old, changes)
-        if new == old:
-            return old
-        new = new.model_copy(update={"updated_at": self._clock.now()})
-        self._validate(new)
-        saved = self._store.update(new, expected_version=old.version)
+    def update(
+        self,
+        principal: Principal,
+        schedule_id: str,
+        changes: ScheduleChanges | Callable[[Schedule], ScheduleChanges],
+    ) -> Schedule:
+        """Apply a partial update; ``changes`` may be computed from the current record.
+
+        A computed change (e.g. LangGraph's key-by-key metadata merge) is derived from
+        the record this call read, and the write is conditioned on that record's
+        version; if another update won the race, the change is recomputed from the new
+        record (a few times) rather than overwriting it.
+        """
+        for attempt in range(UPDATE_ATTEMPTS):
+            old = self._store.get(principal, schedule_id)
+            wanted = changes(old) if callable(changes) else changes
+            new = self._apply(old, wanted)
+            if new == old:
+                return old
+            now = self._clock.now()
+            new = new.model_copy(update={"updated_at": now})
+            self._validate(new)
+            if wanted.end_time is not _UNSET:
+                self._check_end_time(wanted.end_time, now)
+            try:
+                saved = self._store.update(new, expected_version=old.version)
+                break
+            except ConflictError:
+                if attempt + 1 == UPDATE_ATTEMPTS:
+                    raise
         if self._scheduling_changed(old, saved):
             try:
                 self._sync_entries(saved, previous=old)
@@ -360,7 +385,7 @@ class ScheduleService:
     # --- EventBridge entries ---------------------------------------------------------------
 
     def entries(self, schedule: Schedule) -> list[SchedulerEntry]:
-        return scheduler_entries(schedule)
+        return scheduler_entries(schedule, self._clock.now())
 
     def _apply_state(self, before: Schedule, after: Schedule) -> None:
         """Second write of pause/resume, with its compensation."""
@@ -479,6 +504,15 @@ class ScheduleService:
             validate_webhook_url(schedule.webhook)
 
     @staticmethod
+    def _check_end_time(end_time: datetime | None, now: datetime) -> None:
+        """A new ``end_time`` must lie ahead (EventBridge refuses a past ``EndDate``)."""
+        if end_time is not None and end_time <= now:
+            raise InvalidRequestError(
+                f"Invalid end_time: '{end_time.isoformat()}'. It must be in the future.",
+                field="end_time",
+            )
+
+    @staticmethod
     def _compensate(action: Callable[[], object]) -> None:
         """Run a compensating write; its own failure is logged (the reconciler repairs it)."""
         try:
@@ -487,12 +521,15 @@ class ScheduleService:
             log.exception("compensation failed; the reconciler will repair the drift")
 
 
-def scheduler_entries(schedule: Schedule) -> list[SchedulerEntry]:
+def scheduler_entries(schedule: Schedule, now: datetime) -> list[SchedulerEntry]:
     """The complete EventBridge Scheduler definitions derived from the record.
 
     ``Input`` carries ids only (the payload stays in DynamoDB) plus the context
-    attributes EventBridge substitutes on every delivery.
+    attributes EventBridge substitutes on every delivery. A schedule whose
+    ``end_time`` has passed is written DISABLED without an ``EndDate``: EventBridge
+    refuses an end date in the past, and an ended schedule must not fire anyway.
     """
+    ended = schedule.ended(now)
     payload = json.dumps(
         {
             "v": 1,
@@ -510,8 +547,8 @@ def scheduler_entries(schedule: Schedule) -> list[SchedulerEntry]:
             name=name,
             expression=expression,
             timezone=schedule.timezone,
-            enabled=schedule.status is ScheduleStatus.ACTIVE,
-            end_date=schedule.end_time,
+            enabled=schedule.status is ScheduleStatus.ACTIVE and not ended,
+            end_date=None if ended else schedule.end_time,
             input=payload,
             description=f"agentcron schedule {schedule.id}",
         )

@@ -269,3 +269,45 @@ def test_sixty_concurrent_creates_against_a_limit_of_fifty(container: Any) -> No
     assert outcomes.count("limit") == 10
     assert len(records(container)) == 50
     assert len(scheduler_entries(container)) == 50
+
+
+def test_end_time_must_lie_ahead_and_an_ended_schedule_is_written_disabled(
+    container: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.errors import InvalidRequestError
+
+    service = container.schedule_service
+    with pytest.raises(InvalidRequestError, match="must be in the future"):
+        service.create(ALICE, draft(end_time=clock.now() - timedelta(minutes=1)))
+    sched = service.create(ALICE, draft(end_time=clock.now() + timedelta(hours=2)))
+    with pytest.raises(InvalidRequestError, match="must be in the future"):
+        service.update(ALICE, sched.id, ScheduleChanges(end_time=clock.now()))
+    # Once the end has passed, re-writing the entries (here: a new cron) must not send a
+    # past EndDate, which EventBridge refuses; the entry is disabled instead.
+    clock.advance(timedelta(hours=3))
+    service.update(ALICE, sched.id, ScheduleChanges(cron_expression="0 10 * * *"))
+    entry = scheduler_entries(container)[f"sched-{sched.id}"]
+    assert entry["State"] == "DISABLED" and "EndDate" not in entry
+    assert service.next_run_at(records(container)[sched.id]) is None
+
+
+def test_a_computed_update_is_recomputed_when_another_update_wins_the_race(
+    container: Any,
+) -> None:
+    service = container.schedule_service
+    sched = service.create(ALICE, draft(metadata={"owner": "ops"}))
+    raced: list[bool] = []
+
+    def add_a(current: Any) -> ScheduleChanges:
+        if not raced:  # another writer lands between our read and our write
+            raced.append(True)
+            service.update(
+                ALICE, sched.id, ScheduleChanges(metadata={**current.metadata, "b": 2})
+            )
+        return ScheduleChanges(metadata={**current.metadata, "a": 1})
+
+    updated = service.update(ALICE, sched.id, add_a)
+    assert updated.metadata == {"owner": "ops", "b": 2, "a": 1}
+    assert records(container)[sched.id].metadata == {"owner": "ops", "b": 2, "a": 1}
