@@ -43,12 +43,11 @@ literal segment (a routing test keeps it so).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import langgraph_wire as wire
 from chalicelib.api.http import (
     ANY_CONTENT_TYPE,
     BadJSONError,
@@ -59,11 +58,27 @@ from chalicelib.api.http import (
     json_response,
     request_body,
 )
-from chalicelib.dependencies import container
 from chalicelib.domain import errors
 from chalicelib.domain.enums import ScheduleStatus
-from chalicelib.domain.models import Principal, Schedule, new_id
-from chalicelib.services.threads import RunFilter
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib import dependencies
+    from chalicelib.api import langgraph_wire as wire
+    from chalicelib.domain import models as models_module
+    from chalicelib.domain.models import Principal, Schedule
+    from chalicelib.services import threads as threads_module
+else:
+    # Imported on the first request, not with ``app`` (see chalicelib.lazy).
+    wire = lazy_module("chalicelib.api.langgraph_wire")
+    dependencies = lazy_module("chalicelib.dependencies")
+    models_module = lazy_module("chalicelib.domain.models")
+    threads_module = lazy_module("chalicelib.services.threads")
+
+
+def container() -> dependencies.Container:
+    return dependencies.container()
+
 
 bp = Blueprint(__name__)
 
@@ -204,7 +219,7 @@ def _create_cron(thread_id: str | None) -> Response:
     if assistant is None:
         raise errors.AssistantNotFoundError(request.assistant)
     draft = request.draft(
-        cron_id=new_id(),
+        cron_id=models_module.new_id(),
         graph_id=assistant.graph_id,
         assistant_id=assistant.assistant_id,
         thread_id=tid,
@@ -342,7 +357,7 @@ def list_thread_runs(thread_id: str) -> Response:
         tid,
         offset=listing.offset,
         limit=listing.limit,
-        where=RunFilter(statuses=listing.statuses),
+        where=threads_module.RunFilter(statuses=listing.statuses),
     )
     return json_response([wire.project(wire.run_body(r), listing.select) for r in runs])
 

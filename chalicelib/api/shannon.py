@@ -10,11 +10,10 @@ was rolled back). Beyond the seed: ``/preview`` endpoints and ``/{id}/trigger``
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import shannon_wire as wire
 from chalicelib.api.http import (
     ANY_CONTENT_TYPE,
     BadJSONError,
@@ -24,9 +23,22 @@ from chalicelib.api.http import (
     json_response,
     request_body,
 )
-from chalicelib.dependencies import container
 from chalicelib.domain import errors
-from chalicelib.domain.models import Principal
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib import dependencies
+    from chalicelib.api import shannon_wire as wire
+    from chalicelib.domain.models import Principal
+else:
+    # Imported on the first request, not with ``app`` (see chalicelib.lazy).
+    wire = lazy_module("chalicelib.api.shannon_wire")
+    dependencies = lazy_module("chalicelib.dependencies")
+
+
+def container() -> dependencies.Container:
+    return dependencies.container()
+
 
 bp = Blueprint(__name__)
 

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import ClientError
+
 from chalicelib.local.eventbridge_cron import EventBridgeCron
 
 log = logging.getLogger(__name__)
@@ -175,8 +177,10 @@ class LocalDispatcher:
     def _load(self, name: str, modified: datetime) -> _Entry | None:
         try:
             detail = self._client.get_schedule(Name=name, GroupName=self._group)
-        except Exception:
-            log.exception("could not read schedule %s", name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                log.exception("could not read schedule %s", name)
+            # else: deleted between the listing and this read; the next refresh drops it.
             return None
         expression = detail.get("ScheduleExpression", "")
         cron: EventBridgeCron | None
