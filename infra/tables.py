@@ -34,6 +34,16 @@ GSI1 = "gsi1"
 TTL_ATTRIBUTE = "expires_at"
 
 
+def table_name(stage: str) -> str:
+    """The stage's table: ``agentcron-<stage>`` (``TABLE_NAME`` in every stage's config)."""
+    return f"agentcron-{stage}"
+
+
+def schedule_group_name(stage: str) -> str:
+    """One EventBridge Scheduler group per stage (``SCHEDULE_GROUP``), created by infra."""
+    return f"agentcron-{stage}"
+
+
 def table_definition(table_name: str) -> dict[str, Any]:
     """``CreateTable`` arguments (also the shape of the CloudFormation resource)."""
     return {

@@ -29,12 +29,12 @@ import json
 import sys
 from typing import Any
 
-from infra.tables import TTL_ATTRIBUTE, table_definition
+from infra.tables import TTL_ATTRIBUTE, schedule_group_name, table_definition, table_name
 
 
 def merge_template(stage: str) -> dict[str, Any]:
     prefix = f"agentcron-{stage}"
-    table = table_definition(prefix)
+    table = table_definition(table_name(stage))
     env = {
         "TABLE_NAME": {"Ref": "AgentcronTable"},
         "SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
@@ -59,7 +59,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             },
             "ScheduleGroup": {
                 "Type": "AWS::Scheduler::ScheduleGroup",
-                "Properties": {"Name": prefix},
+                "Properties": {"Name": schedule_group_name(stage)},
             },
             "SchedulerDeadLetterQueue": {
                 "Type": "AWS::SQS::Queue",

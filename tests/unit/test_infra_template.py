@@ -68,3 +68,13 @@ def test_merged_template_passes_cfn_lint(tmp_path: Path) -> None:
     template["Outputs"] = merge["Outputs"]
     problems = [m for m in lint_all(json.dumps(template)) if m.rule.id[0] in ("E", "W")]
     assert problems == [], [str(p) for p in problems]
+
+
+def test_stage_configuration_uses_the_infra_names() -> None:
+    from infra.tables import schedule_group_name, table_name
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage, settings in config["stages"].items():
+        env = settings["environment_variables"]
+        assert env["TABLE_NAME"] == table_name(stage)
+        assert env["SCHEDULE_GROUP"] == schedule_group_name(stage)
