@@ -89,6 +89,9 @@ def start(
     moto.start()
     host, bound = moto.get_host_and_port()
     moto_url = f"http://{host}:{bound}"
+    # moto's backends are process-wide: a stack started after another one in the same
+    # process (tests, benchmarks) must not inherit its schedules.
+    _reset_moto(moto_url)
 
     from chalicelib import dependencies
     from chalicelib.adapters.local_invoker import ThreadRunInvoker
@@ -186,6 +189,14 @@ class _QuietHandler(_Handler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - stdlib signature
         return
+
+
+def _reset_moto(moto_url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{moto_url}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def format_run(result: Any, fire: Any = None) -> str:
