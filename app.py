@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, Rate
 
 from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon import bp as shannon_schedules
@@ -30,3 +30,12 @@ def run_trigger(event: Any, context: Any) -> dict[str, Any]:
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return handle(event, remaining, container().run_executor)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="reconciler")
+def reconciler(_event: Any) -> dict[str, Any]:
+    """Repairs drift between DynamoDB and the Scheduler and ends stuck runs (a maintenance
+    rule, not a user schedule)."""
+    from chalicelib.dependencies import container
+
+    return container().reconciler.run().as_dict()

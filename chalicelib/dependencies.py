@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.agents.registry import AgentFactory, AssistantRegistry
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
+    from chalicelib.services.reconciler import Reconciler
     from chalicelib.services.runs import RunExecutor, RunService
     from chalicelib.services.schedules import ScheduleService
     from chalicelib.services.threads import ThreadService
@@ -267,6 +268,17 @@ class Container:
         from chalicelib.trigger import handle
 
         return handle(event, remaining_ms, self.run_executor)
+
+    @functools.cached_property
+    def reconciler(self) -> Reconciler:
+        from chalicelib.services.reconciler import Reconciler
+
+        return Reconciler(
+            schedules=self.schedule_store,
+            runs=self.run_store,
+            scheduler=self.scheduler_gateway,
+            clock=self.clock,
+        )
 
     @functools.cached_property
     def run_service(self) -> RunService:

@@ -17,9 +17,12 @@ thread                            ``T#<t>#U#<u>#TH``      ``<thread_id>``
 API key (hash only)               ``KEY#<sha256>``        ``KEY``
 ================================  ======================  ==================================
 
-GSI ``gsi1`` (sparse) indexes runs by thread (``T#<t>#TH#<thread_id>`` / ``<created>#<run_id>``)
-and API keys by tenant (``T#<t>#KEYS`` / ``<created>#<key_id>``). ``expires_at`` (epoch
-seconds) is the TTL attribute used for kept threads.
+GSI ``gsi1`` (sparse) indexes runs by thread (``T#<t>#TH#<thread_id>`` / ``<created>#<run_id>``),
+API keys by tenant (``T#<t>#KEYS`` / ``<created>#<key_id>``) and every schedule in one of a
+few shards (``SCHEDULES#<n>`` / ``<schedule_id>``) for the reconciler. GSI ``gsi2`` (sparse)
+holds only *running* runs (``RUNNING#<n>`` / ``<stuck_after>#<run_id>``), so the
+reconciler finds stuck runs without a Scan. ``expires_at`` (epoch seconds) is the TTL
+attribute used for kept threads.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 GSI1 = "gsi1"
+GSI2 = "gsi2"
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -54,6 +58,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "gsi1pk", "AttributeType": "S"},
             {"AttributeName": "gsi1sk", "AttributeType": "S"},
+            {"AttributeName": "gsi2pk", "AttributeType": "S"},
+            {"AttributeName": "gsi2sk", "AttributeType": "S"},
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -67,7 +73,15 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": GSI2,
+                "KeySchema": [
+                    {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     }
 

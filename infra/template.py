@@ -14,7 +14,7 @@ stack and the tests use (:mod:`infra.tables`):
   Scheduler invokes Lambda asynchronously, and Lambda's default two retries would
   re-run an agent — and spend its budget — after an error or a timeout. Failed
   invocations go to the ``OnFailure`` queue instead;
-* the ARNs and names both functions read from their environment.
+* the ARNs and names the functions (API, trigger, reconciler) read from their environment.
 
 Usage::
 
@@ -132,6 +132,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             },
             "APIHandler": {"Properties": {"Environment": {"Variables": env}}},
             "RunTrigger": {"Properties": {"Environment": {"Variables": env}}},
+            "Reconciler": {"Properties": {"Environment": {"Variables": env}}},
         },
         "Outputs": {
             "TableName": {"Value": {"Ref": "AgentcronTable"}},

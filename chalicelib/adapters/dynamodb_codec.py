@@ -10,11 +10,12 @@ lexical order is time order in sort keys.
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.enums import RunTrigger
+from chalicelib.domain.enums import RunStatus, RunTrigger
 from chalicelib.domain.models import (
     ApiKey,
     Run,
@@ -79,6 +80,25 @@ KEY_SK = "KEY"
 
 def tenant_keys_gsi_pk(tenant_id: str) -> str:
     return f"T#{tenant_id}#KEYS"
+
+
+# The reconciler's two sweeps read sharded, sparse index partitions instead of scanning:
+# every schedule is in one of ``SHARDS`` ``SCHEDULES#<n>`` partitions of gsi1, and every
+# *running* run in one of the ``RUNNING#<n>`` partitions of gsi2, sorted by the instant
+# after which it is stuck (the finish write drops the attributes, leaving the index).
+SHARDS = 8
+
+
+def shard_of(identifier: str) -> int:
+    return zlib.crc32(identifier.encode()) % SHARDS
+
+
+def schedules_gsi_pk(shard: int) -> str:
+    return f"SCHEDULES#{shard}"
+
+
+def running_gsi_pk(shard: int) -> str:
+    return f"RUNNING#{shard}"
 
 
 # --- scalar codecs ---------------------------------------------------------------------------
@@ -202,6 +222,8 @@ def schedule_to_item(sch: Schedule) -> Item:
         "last_run_at": opt_ts(sch.last_run_at),
         "updated_at": s(ts(sch.updated_at)),
         "version": n(sch.version),
+        "gsi1pk": s(schedules_gsi_pk(shard_of(sch.id))),
+        "gsi1sk": s(sch.id),
     }
     if sch.running is not None:
         item["running_run_id"] = s(sch.running.run_id)
@@ -256,6 +278,9 @@ def run_to_item(run: Run) -> Item:
     if run.thread_id is not None:
         item["gsi1pk"] = s(thread_runs_gsi_pk(run.tenant_id, run.thread_id))
         item["gsi1sk"] = s(f"{ts(run.created_at)}#{run.run_id}")
+    if run.status is RunStatus.RUNNING and run.stuck_after is not None:
+        item["gsi2pk"] = s(running_gsi_pk(shard_of(run.run_id)))
+        item["gsi2sk"] = s(f"{ts(run.stuck_after)}#{run.run_id}")
     return item
 
 

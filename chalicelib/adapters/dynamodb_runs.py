@@ -29,7 +29,7 @@ from chalicelib.adapters.dynamodb_common import (
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
 from chalicelib.domain.models import Run, Schedule
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
-from infra.tables import GSI1
+from infra.tables import GSI1, GSI2
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -147,32 +147,11 @@ class DynamoDBRunStore:
     @aws_errors_unavailable
     def finish(self, request: FinishRequest) -> None:
         run, schedule = request.run, request.schedule
-        run_item: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self._table,
-                "Item": codec.run_to_item(run),
-                "ConditionExpression": "attribute_exists(pk) AND #st = :running",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":running": codec.s(RunStatus.RUNNING.value)},
-            }
-        }
-        thread_items: list[TransactWriteItemTypeDef] = []
-        if request.delete_thread_id is not None:
-            thread_items.append(
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": {
-                            "pk": codec.s(codec.threads_pk(run.tenant_id, run.user_id)),
-                            "sk": codec.s(request.delete_thread_id),
-                        },
-                    }
-                }
-            )
-        elif request.thread is not None:
-            thread_items.append(
-                {"Put": {"TableName": self._table, "Item": codec.thread_to_item(request.thread)}}
-            )
+        if schedule is None:
+            self._finish_alone(request)
+            return
+        run_item = self._terminal_put(run)
+        thread_items = self._thread_items(request)
         names: dict[str, str] = {"#tr": "total_runs", "#c": _counter(run.status)}
         values: dict[str, Any] = {
             ":one": codec.n(1),
@@ -221,7 +200,45 @@ class DynamoDBRunStore:
             if exc.failed(0):
                 return  # already finished (e.g. swept by the reconciler)
             # The schedule was deleted mid-run: finish the run and its thread alone.
-            transact(self._client, [run_item, *thread_items])
+            self._finish_alone(request)
+
+    def _terminal_put(self, run: Run) -> TransactWriteItemTypeDef:
+        """The run's terminal record, written only over a ``running`` one."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": codec.run_to_item(run),
+                "ConditionExpression": "attribute_exists(pk) AND #st = :running",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {":running": codec.s(RunStatus.RUNNING.value)},
+            }
+        }
+
+    def _thread_items(self, request: FinishRequest) -> list[TransactWriteItemTypeDef]:
+        run = request.run
+        if request.delete_thread_id is not None:
+            return [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {
+                            "pk": codec.s(codec.threads_pk(run.tenant_id, run.user_id)),
+                            "sk": codec.s(request.delete_thread_id),
+                        },
+                    }
+                }
+            ]
+        if request.thread is not None:
+            return [
+                {"Put": {"TableName": self._table, "Item": codec.thread_to_item(request.thread)}}
+            ]
+        return []
+
+    def _finish_alone(self, request: FinishRequest) -> None:
+        try:
+            transact(self._client, [self._terminal_put(request.run), *self._thread_items(request)])
+        except TransactionCancelled:
+            return  # already finished
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -332,6 +349,25 @@ class DynamoDBRunStore:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             query["Limit"] = min(wanted - len(items), 1000)
         return items[offset:wanted]
+
+    @aws_errors_unavailable
+    def stuck(self, now: datetime, *, limit: int) -> list[Run]:
+        """Running runs whose ``stuck_after`` has passed (gsi2 shards; no Scan)."""
+        out: list[Run] = []
+        for shard in range(codec.SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": GSI2,
+                "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk < :now",
+                "ExpressionAttributeValues": {
+                    ":pk": codec.s(codec.running_gsi_pk(shard)),
+                    ":now": codec.s(codec.ts(now)),
+                },
+                "Limit": limit,
+            }
+            page = self._client.query(**query)
+            out.extend(codec.item_to_run(dict(i)) for i in page.get("Items", []))
+        return out[:limit]
 
     # --- reads for the LangGraph façade -------------------------------------------------------
 

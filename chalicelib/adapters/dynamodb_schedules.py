@@ -44,6 +44,7 @@ from chalicelib.domain.errors import (
     SchedulingUnavailableError,
 )
 from chalicelib.domain.models import Principal, Schedule
+from infra.tables import GSI1
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -179,6 +180,25 @@ class DynamoDBScheduleStore:
             if "LastEvaluatedKey" not in page:
                 return out
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @aws_errors_unavailable
+    def all_schedules(self) -> list[Schedule]:
+        """Every schedule of every tenant, for the reconciler (gsi1 shards; no Scan)."""
+        out: list[Schedule] = []
+        for shard in range(codec.SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :pk",
+                "ExpressionAttributeValues": {":pk": codec.s(codec.schedules_gsi_pk(shard))},
+            }
+            while True:
+                page = self._client.query(**kwargs)
+                out.extend(codec.item_to_schedule(dict(i)) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
 
     # --- writes ----------------------------------------------------------------------------
 

@@ -92,6 +92,23 @@ class EventBridgeSchedulerGateway:
                 return
             raise SchedulingUnavailableError(f"UpdateSchedule {entry.name}: {code}") from exc
 
+    def list_states(self) -> dict[str, bool]:
+        """Every entry of the group: name → enabled (ListSchedules, 100 a page)."""
+        states: dict[str, bool] = {}
+        kwargs: dict[str, Any] = {"GroupName": self._group, "MaxResults": 100}
+        try:
+            while True:
+                page = self._client.list_schedules(**kwargs)
+                for summary in page.get("Schedules", []):
+                    states[summary["Name"]] = summary.get("State") == "ENABLED"
+                token = page.get("NextToken")
+                if not token:
+                    return states
+                kwargs["NextToken"] = token
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise SchedulingUnavailableError(f"ListSchedules: {code}") from exc
+
     def delete(self, name: str) -> None:
         try:
             self._client.delete_schedule(Name=name, GroupName=self._group)

@@ -86,7 +86,8 @@ class ClaimRequest:
 
 @dataclass(frozen=True)
 class FinishRequest:
-    schedule: Schedule
+    schedule: Schedule | None
+    """None when the schedule is gone: only the run and its thread are finished."""
     run: Run
     """The terminal run record."""
     thread: Thread | None

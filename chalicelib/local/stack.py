@@ -11,6 +11,8 @@
 * the local dispatcher fires due Scheduler entries into the trigger handler, and
   manual runs (``POST …/trigger``) run on a background thread instead of an async
   Lambda invoke;
+* the reconciler runs every ``RECONCILE_INTERVAL_SECONDS`` (as the maintenance rule
+  does in AWS);
 * one dev API key (``AGENTCRON_LOCAL_API_KEY``, default ``ac_local_dev_key``) is seeded
   for tenant ``local`` / user ``dev`` and printed.
 
@@ -55,11 +57,13 @@ class RunningStack:
     api_key: str
     container: Any
     dispatcher: Any
+    _stop_reconciler: threading.Event
     _moto: Any
     _server: Any
     _server_thread: threading.Thread
 
     def stop(self) -> None:
+        self._stop_reconciler.set()
         self.dispatcher.stop()
         self._server.shutdown()
         self._server_thread.join(5)
@@ -144,6 +148,16 @@ def start(
         on_fire=fired,
     )
     dispatcher.start()
+    stop_reconciler = threading.Event()
+
+    def reconcile_periodically() -> None:
+        while not stop_reconciler.wait(config.RECONCILE_INTERVAL_SECONDS):
+            try:
+                container.reconciler.run()
+            except Exception:
+                logging.getLogger(__name__).exception("reconciler pass failed")
+
+    threading.Thread(target=reconcile_periodically, name="reconciler", daemon=True).start()
 
     from chalice.cli.factory import CLIFactory
     from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
@@ -167,6 +181,7 @@ def start(
         api_key=api_key,
         container=container,
         dispatcher=dispatcher,
+        _stop_reconciler=stop_reconciler,
         _moto=moto,
         _server=server,
         _server_thread=thread,

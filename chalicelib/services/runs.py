@@ -254,16 +254,18 @@ class RunExecutor:
             if skip is not None:
                 return self._skip(schedule, event, now, skip)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
-        run = self._new_run(schedule, event, now, thread_id=thread.thread_id if thread else None)
-        enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
+        stuck_after = now + timedelta(seconds=budget_seconds + self._settings.running_grace_seconds)
+        run = self._new_run(
+            schedule, event, now, thread_id=thread.thread_id if thread else None
+        ).model_copy(update={"stuck_after": stuck_after})
+        enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         outcome = self._runs.claim(
             ClaimRequest(
                 schedule=schedule,
                 run=run,
                 new_thread=thread,
-                running_until=now
-                + timedelta(seconds=budget_seconds + self._settings.running_grace_seconds),
+                running_until=stuck_after,
                 enforce_no_overlap=enforce,
             )
         )

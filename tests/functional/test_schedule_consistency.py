@@ -303,9 +303,7 @@ def test_a_computed_update_is_recomputed_when_another_update_wins_the_race(
     def add_a(current: Any) -> ScheduleChanges:
         if not raced:  # another writer lands between our read and our write
             raced.append(True)
-            service.update(
-                ALICE, sched.id, ScheduleChanges(metadata={**current.metadata, "b": 2})
-            )
+            service.update(ALICE, sched.id, ScheduleChanges(metadata={**current.metadata, "b": 2}))
         return ScheduleChanges(metadata={**current.metadata, "a": 1})
 
     updated = service.update(ALICE, sched.id, add_a)

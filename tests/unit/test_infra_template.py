@@ -56,6 +56,7 @@ def test_merged_template_passes_cfn_lint(tmp_path: Path) -> None:
         "Resources": {
             "RunTrigger": json.loads(json.dumps(function)),
             "APIHandler": json.loads(json.dumps(function)),
+            "Reconciler": json.loads(json.dumps(function)),
         },
     }
     merge = merge_template("dev")
