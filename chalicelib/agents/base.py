@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -373,3 +373,13 @@ def input_messages(input: JSONObject | list[Any] | None) -> list[ChatMessage]:
 def state_messages(state: JSONObject | None) -> list[ChatMessage]:
     """The conversation already stored in a thread's values."""
     return chat_messages((state or {}).get("messages"))
+
+
+def chat_result(
+    state: JSONObject | None, conversation: Sequence[ChatMessage], answer: str
+) -> AgentResult:
+    """The result of a chat agent: the answer, and the thread state with the conversation
+    so far plus the answer as the new last message (other state keys are kept)."""
+    messages = [m.as_json() for m in conversation]
+    messages.append(ChatMessage("assistant", answer).as_json())
+    return AgentResult(output=answer, values={**(state or {}), "messages": messages})

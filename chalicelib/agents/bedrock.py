@@ -46,6 +46,7 @@ from chalicelib.agents.base import (
     ModelPrice,
     RunContext,
     call_with_timeout,
+    chat_result,
     input_messages,
     prompt_token_bound,
     state_messages,
@@ -138,9 +139,7 @@ class BedrockAgent:
             max_output_tokens=self.max_tokens,
             call=functools.partial(self._converse, ctx, request, prompt_bound),
         )
-        values_messages = [m.as_json() for m in conversation]
-        values_messages.append(ChatMessage("assistant", answer).as_json())
-        return AgentResult(output=answer, values={**(state or {}), "messages": values_messages})
+        return chat_result(state, conversation, answer)
 
     def request(self, messages: list[dict[str, Any]], system: list[str]) -> dict[str, Any]:
         """The keyword arguments of ``client.converse``."""

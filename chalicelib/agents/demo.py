@@ -57,6 +57,7 @@ from chalicelib.agents.base import (
     ChatMessage,
     ModelPrice,
     RunContext,
+    chat_result,
     input_messages,
     prompt_token_bound,
     state_messages,
@@ -102,9 +103,7 @@ class DemoAgent:
             )
             prompt = [*prompt, ChatMessage("assistant", answer)]
 
-        messages = [m.as_json() for m in (*history, *new)]
-        messages.append(ChatMessage("assistant", answer).as_json())
-        return AgentResult(output=answer, values={**(state or {}), "messages": messages})
+        return chat_result(state, [*history, *new], answer)
 
     def _answer(
         self,

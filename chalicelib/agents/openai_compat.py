@@ -44,6 +44,7 @@ from chalicelib.agents.base import (
     ModelPrice,
     RunContext,
     call_with_timeout,
+    chat_result,
     input_messages,
     message_text,
     prompt_token_bound,
@@ -111,9 +112,7 @@ class OpenAICompatibleAgent:
             max_output_tokens=self.max_tokens,
             call=functools.partial(self._complete, body, prompt_bound),
         )
-        messages = [m.as_json() for m in conversation]
-        messages.append(ChatMessage("assistant", answer).as_json())
-        return AgentResult(output=answer, values={**(state or {}), "messages": messages})
+        return chat_result(state, conversation, answer)
 
     def request_body(self, prompt: list[ChatMessage]) -> JSONObject:
         body: JSONObject = {

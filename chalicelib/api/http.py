@@ -16,7 +16,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, Protocol
 
 from chalice.app import Request, Response
 
@@ -34,14 +34,16 @@ class BadJSONError(ValueError):
     """The request body is not a JSON document."""
 
 
-class ErrorTranslator:
-    """Maps an exception to (status, body) in one façade's envelope."""
+class ErrorTranslator(Protocol):
+    """Maps an exception to a response in one façade's envelope."""
 
     def translate(self, exc: Exception) -> Response | None:
-        raise NotImplementedError
+        """The façade's response for ``exc``, or None for an unexpected error."""
+        ...
 
     def internal_error(self) -> Response:
-        raise NotImplementedError
+        """The façade's 500 (the error itself is logged, never shown)."""
+        ...
 
 
 def json_response(
