@@ -246,7 +246,7 @@ def main() -> int:
                 f"  AWS (moto)   {stack.moto_url}",
                 f"  Admin        AWS_ENDPOINT_URL={stack.moto_url} AWS_ACCESS_KEY_ID=local "
                 "AWS_SECRET_ACCESS_KEY=local TABLE_NAME=agentcron-local "
-                "python -m chalicelib.admin create-key --tenant T --user U",
+                ".venv/bin/python -m chalicelib.admin create-key --tenant T --user U",
                 "  Try:",
                 f"    curl -s {stack.api_url}/api/v1/schedules "
                 f"-H 'Authorization: Bearer {stack.api_key}'",
