@@ -66,8 +66,10 @@ def run() -> dict[str, float]:
     from chalicelib.dependencies import Container
     from chalicelib.domain.models import Principal, Thread, user_message_input
     from chalicelib.local.dispatcher import render_input
+    from chalicelib.services.runs import RunExecutor
     from chalicelib.services.schedules import ScheduleDraft, scheduler_entries
     from chalicelib.settings import Settings
+    from chalicelib.trigger import handle
     from infra.tables import create_schedule_group, create_table
 
     results: dict[str, float] = {}
@@ -81,8 +83,17 @@ def run() -> dict[str, float]:
         create_table(container.dynamodb, "bench")
         create_schedule_group(container.scheduler, "bench")
         agent_seconds: list[float] = []
-        executor = container.run_executor
-        executor._agents = _TimedCatalog(container.agent_catalog, agent_seconds)
+        # The container's own executor, rebuilt around a catalog that times the agent.
+        wired = container.run_executor
+        executor = RunExecutor(
+            runs=container.run_store,
+            threads=container.thread_store,
+            scheduler=container.scheduler_gateway,
+            agents=_TimedCatalog(container.agent_catalog, agent_seconds),
+            webhooks=container.webhooks,
+            clock=clock,
+            settings=wired.settings,
+        )
         principal = Principal(tenant_id="bench", user_id="bench")
         now = clock.now()
         container.thread_store.create(
@@ -133,7 +144,7 @@ def run() -> dict[str, float]:
                 event = render_input(template, when)
                 aws_seconds[0] = 0.0
                 began = time.perf_counter()
-                result = container.trigger_handler(event, lambda: 900_000)
+                result = handle(event, lambda: 900_000, executor)
                 totals.append(time.perf_counter() - began)
                 aws.append(aws_seconds[0])
                 assert result["status"] == "success", result

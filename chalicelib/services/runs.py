@@ -223,7 +223,7 @@ class RunExecutor:
         self._agents = agents
         self._webhooks = webhooks
         self._clock = clock
-        self._settings = settings
+        self.settings = settings
         self._monotonic = monotonic
         self._sleep = sleep
 
@@ -255,7 +255,7 @@ class RunExecutor:
                 return self._skip(schedule, event, now, skip)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
         budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
-        stuck_after = now + timedelta(seconds=budget_seconds + self._settings.running_grace_seconds)
+        stuck_after = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
         ).model_copy(update={"stuck_after": stuck_after})
@@ -293,7 +293,7 @@ class RunExecutor:
             produced = False
         if not produced:
             return SkipReason.STALE
-        if (now - when).total_seconds() > self._settings.max_lateness_seconds:
+        if (now - when).total_seconds() > self.settings.max_lateness_seconds:
             return SkipReason.LATE
         return None
 
@@ -329,7 +329,7 @@ class RunExecutor:
         if thread is None and schedule.thread_id is not None:
             thread = self._threads.find(schedule.tenant_id, schedule.user_id, schedule.thread_id)
         meter = BudgetMeter(
-            limit_usd=min(schedule.max_budget_per_run_usd, self._settings.max_budget_usd)
+            limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd)
         )
         status, result, error, values, used = self._invoke(schedule, run, thread, meter, deadline)
         now = self._clock.now()
@@ -354,7 +354,7 @@ class RunExecutor:
         )
         pause = (
             "budget_exceeded"
-            if status is RunStatus.BUDGET_EXCEEDED and self._settings.auto_pause_on_budget_exceeded
+            if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
             else None
         )
         delete_thread: str | None = None
@@ -469,7 +469,7 @@ class RunExecutor:
         limit = float(schedule.timeout_seconds)
         if remaining_ms is not None:
             elapsed = self._monotonic() - started
-            lambda_left = remaining_ms() / 1000.0 - elapsed - self._settings.deadline_margin_seconds
+            lambda_left = remaining_ms() / 1000.0 - elapsed - self.settings.deadline_margin_seconds
             limit = min(limit, lambda_left)
         return max(limit, 0.0)
 
@@ -536,8 +536,8 @@ class RunExecutor:
         if values is not None:
             update["values"] = bounded_state(values)
             update["state_updated_at"] = now
-        if schedule.is_stateless and self._settings.kept_thread_ttl_hours > 0:
-            update["expires_at"] = now + timedelta(hours=self._settings.kept_thread_ttl_hours)
+        if schedule.is_stateless and self.settings.kept_thread_ttl_hours > 0:
+            update["expires_at"] = now + timedelta(hours=self.settings.kept_thread_ttl_hours)
         return thread.model_copy(update=update)
 
     def _disable_entries(self, schedule: Schedule, now: datetime) -> None:
