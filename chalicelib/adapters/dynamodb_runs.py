@@ -278,26 +278,6 @@ class DynamoDBRunStore:
         )
 
     @aws_errors_unavailable
-    def get(
-        self,
-        tenant_id: str,
-        schedule_id: str,
-        scheduled_time: datetime,
-        trigger: RunTrigger,
-        run_id: str,
-    ) -> Run | None:
-        response = self._client.get_item(
-            TableName=self._table,
-            Key={
-                "pk": codec.s(codec.runs_pk(tenant_id, schedule_id)),
-                "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
-            },
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return None if item is None else codec.item_to_run(dict(item))
-
-    @aws_errors_unavailable
     def load_fire(
         self,
         tenant_id: str,

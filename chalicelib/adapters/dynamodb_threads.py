@@ -52,10 +52,6 @@ class DynamoDBThreadStore:
             raise SchedulingUnavailableError(str(exc)) from exc
 
     @aws_errors_unavailable
-    def put(self, thread: Thread) -> None:
-        self._client.put_item(TableName=self._table, Item=codec.thread_to_item(thread))
-
-    @aws_errors_unavailable
     def find(self, tenant_id: str, user_id: str, thread_id: str) -> Thread | None:
         response = self._client.get_item(
             TableName=self._table,

@@ -1,8 +1,10 @@
 """Ports: what the services need from the outside world.
 
-Adapters in ``chalicelib.adapters`` implement them against AWS (DynamoDB,
-EventBridge Scheduler, Lambda); tests run the same adapters against moto, and use
-the small fakes in ``chalicelib.adapters.memory`` where no AWS service is involved.
+Shared here: the clock, the Scheduler gateway, the run invoker, and the claim/finish
+requests of the run store. Each service declares the slice of a store it uses as its
+own Protocol next to it (``ScheduleRepository``, ``RunRepository`` …), so a port never
+promises more than its consumer needs. Adapters in ``chalicelib.adapters`` implement
+them against AWS; tests run the same adapters against moto.
 """
 
 from __future__ import annotations
@@ -12,54 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.models import ApiKey, Principal, Run, Schedule, Thread
+from chalicelib.domain.models import Run, Schedule, Thread
 
 
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""
         ...
-
-
-class ScheduleStore(Protocol):
-    """Schedules, scoped by (tenant, user) in every key."""
-
-    def create(self, schedule: Schedule, *, limit: int) -> None:
-        """Insert atomically with the per-user limit (ScheduleLimitReachedError, ConflictError)."""
-
-    def get(self, principal: Principal, schedule_id: str) -> Schedule:
-        """One consistent read (ScheduleNotFoundError)."""
-        ...
-
-    def list_for_user(self, principal: Principal) -> list[Schedule]:
-        """The caller's schedules, newest first (one Query while they fit in 1 MB)."""
-        ...
-
-    def replace(self, schedule: Schedule, *, expected_version: int) -> None:
-        """Conditional overwrite (ConflictError when the version moved, ScheduleNotFoundError)."""
-
-    def pause(
-        self,
-        principal: Principal,
-        schedule_id: str,
-        *,
-        at: datetime,
-        reason: str | None,
-        by: str,
-    ) -> Schedule:
-        """ACTIVE → PAUSED in one conditional write; returns the new record."""
-        ...
-
-    def resume(self, principal: Principal, schedule_id: str, *, at: datetime) -> Schedule:
-        """PAUSED → ACTIVE in one conditional write; returns the new record."""
-        ...
-
-    def delete(self, principal: Principal, schedule_id: str) -> Schedule:
-        """Delete and return the old record (ScheduleNotFoundError)."""
-        ...
-
-    def restore(self, schedule: Schedule) -> None:
-        """Compensation: put a deleted record back (only if absent)."""
 
 
 class ClaimOutcome(enum.Enum):
@@ -97,52 +58,6 @@ class FinishRequest:
     pause_reason: str | None
     """Non-None: pause the schedule by the system (e.g. budget_exceeded)."""
     now: datetime
-
-
-class RunStore(Protocol):
-    def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
-
-    def record_skip(self, schedule: Schedule, run: Run) -> bool:
-        """Write a terminal skipped run; False if this fire was already recorded."""
-        ...
-
-    def finish(self, request: FinishRequest) -> None: ...
-
-    def list_for_schedule(
-        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
-    ) -> list[Run]:
-        """Newest first (by scheduled time)."""
-        ...
-
-    def get_by_scheduled_time(
-        self, tenant_id: str, schedule_id: str, scheduled_time: datetime, run_id: str | None
-    ) -> Run | None: ...
-
-    def list_for_thread(
-        self, tenant_id: str, thread_id: str, *, offset: int, limit: int
-    ) -> list[Run]: ...
-
-
-class ThreadStore(Protocol):
-    def create(self, thread: Thread) -> None: ...
-
-    def get(self, principal: Principal, thread_id: str) -> Thread: ...
-
-    def find(self, tenant_id: str, user_id: str, thread_id: str) -> Thread | None: ...
-
-    def delete(self, principal: Principal, thread_id: str) -> None: ...
-
-    def list_for_user(self, principal: Principal) -> list[Thread]: ...
-
-
-class ApiKeyStore(Protocol):
-    def put(self, key: ApiKey) -> None: ...
-
-    def find(self, key_hash: str) -> ApiKey | None: ...
-
-    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
-
-    def revoke(self, key_hash: str, at: datetime) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,6 @@ def run_id_of(event: TriggerEvent) -> str:
 
 
 class ScheduleFinder(Protocol):
-    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
     def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
 
 

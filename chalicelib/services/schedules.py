@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -578,7 +578,3 @@ def validate_webhook_url(url: str) -> None:
         raise InvalidRequestError("Webhook URL must be an absolute https:// URL", field="webhook")
     if parts.username or parts.password:
         raise InvalidRequestError("Webhook URL must not contain credentials", field="webhook")
-
-
-def sort_newest_first(schedules: Sequence[Schedule]) -> list[Schedule]:
-    return sorted(schedules, key=lambda s: (s.created_at, s.id), reverse=True)
