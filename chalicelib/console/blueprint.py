@@ -107,7 +107,11 @@ def render_page(prefix: str) -> str:
 
 
 def _response(body: str, content_type: str, status: int = 200, cache: str = "no-store") -> Response:
-    headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": cache}
+    headers: dict[str, str | list[str]] = {
+        **SECURITY_HEADERS,
+        "Content-Type": content_type,
+        "Cache-Control": cache,
+    }
     return Response(body=body, status_code=status, headers=headers)
 
 

@@ -800,12 +800,17 @@ async function detailView(id) {
   }));
 
   const tz = schedule.timezone;
-  const fires = preview && preview.next_run_times.length
-    ? h("ol", { class: "fires" }, preview.next_run_times.map((t) => {
-        const when = parseTime(t);
-        return h("li", {}, formatIn(when, tz), h("span", { class: "cell-sub" }, `yours: ${formatLocal(when)}`));
-      }))
-    : h("p", { class: "muted" }, schedule.status === "PAUSED" ? "Paused: nothing fires until it is resumed." : "No future fires.");
+  const fires = [
+    schedule.status === "PAUSED"
+      ? h("p", { class: "notice info" }, "Paused: nothing fires until it is resumed. Once resumed, it fires at:")
+      : null,
+    preview && preview.next_run_times.length
+      ? h("ol", { class: "fires" }, preview.next_run_times.map((t) => {
+          const when = parseTime(t);
+          return h("li", {}, formatIn(when, tz), h("span", { class: "cell-sub" }, `yours: ${formatLocal(when)}`));
+        }))
+      : h("p", { class: "muted" }, "No future fires."),
+  ];
   const facts = [
     ["Status", [scheduleBadge(schedule), pauseDetail(schedule)]],
     ["Cron", [h("code", {}, schedule.cron_expression), preview ? h("span", { class: "cell-sub" }, preview.description) : null]],
