@@ -106,6 +106,20 @@ class User:
                 assert time.monotonic() < deadline, runs
                 time.sleep(0.05)
 
+    def run_many(self, schedule_id: str, count: int) -> list[str]:
+        """Start ``count`` manual runs at once; the run ids, newest first, once all ended."""
+        for _ in range(count):
+            status, body = self.call("POST", f"/api/v1/schedules/{schedule_id}/trigger")
+            assert status == 202, body
+        deadline = time.monotonic() + 30
+        while True:
+            _, runs = self.call("GET", f"/api/v1/schedules/{schedule_id}/runs?page_size=100")
+            ended = [r for r in runs["runs"] if r["status"] not in ("RUNNING", "PENDING")]
+            if len(ended) == count:
+                return [r["workflow_id"] for r in runs["runs"]]
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.05)
+
 
 @pytest.fixture(scope="module")
 def new_user(stack: Any) -> Any:

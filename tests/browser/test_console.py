@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT
+from tests.helpers import deliver
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 SCREENSHOT = ROOT / "docs" / "console.png"
@@ -234,6 +236,29 @@ def test_hostile_strings_render_as_text(console: Any, new_user: Any) -> None:
     assert page.title() == "agentcron console"
 
 
+def test_run_history_is_paged_newest_first(console: Any, new_user: Any) -> None:
+    user = new_user("paging")
+    sid = user.create(
+        name="busy", cron_expression="0 9 * * *", task_query="q", overlap_policy="allow"
+    )
+    newest_first = user.run_many(sid, 21)
+    page = console.page
+    console.sign_in(user.key)
+    console.open(f"#/schedules/{sid}")
+    rows = page.locator("#runs tbody tr")
+    expect(rows).to_have_count(20)
+    expect(page.get_by_text("Page 1 of 2 · 21 runs")).to_be_visible()
+    assert [r.get_attribute("data-run-id") for r in rows.all()] == newest_first[:20]
+    expect(page.get_by_role("button", name="Newer")).to_be_disabled()
+    page.get_by_role("button", name="Older").click()
+    expect(page.get_by_text("Page 2 of 2 · 21 runs")).to_be_visible()
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-run-id") == newest_first[20]
+    expect(page.get_by_role("button", name="Older")).to_be_disabled()
+    page.get_by_role("button", name="Newer").click()
+    expect(rows).to_have_count(20)
+
+
 def test_the_key_stays_in_the_tab_and_sign_out_forgets_it(console: Any, new_user: Any) -> None:
     user = new_user("session")
     user.create(name="one", cron_expression="0 9 * * *", task_query="q")
@@ -320,6 +345,11 @@ def make_run_like_data(user: Any) -> dict[str, str]:
     user.run_now(ids["digest"], times=2)
     user.run_now(ids["triage"])
     user.run_now(ids["report"])
+    # A fire delivered while the schedule was paused is recorded as skipped, with its reason.
+    user.call("POST", f"/api/v1/schedules/{ids['report']}/pause", {"reason": "holiday"})
+    skipped = deliver(user.stack.container, ids["report"], datetime.now(UTC).replace(microsecond=0))
+    assert skipped["status"] == "skipped", skipped
+    user.call("POST", f"/api/v1/schedules/{ids['report']}/resume", {})
     user.run_now(ids["failing"])
     user.call("POST", f"/api/v1/schedules/{ids['failing']}/pause", {"reason": "backup API down"})
     return ids
@@ -362,8 +392,23 @@ def test_main_page_screenshot_and_accessibility(console: Any, new_user: Any) -> 
     else:
         assert page.screenshot(full_page=True)[:8] == b"\x89PNG\r\n\x1a\n"
 
-    console.open(f"#/schedules/{ids['report']}")
+    # Sorting by a column heading, both ways.
+    spend_header = page.locator("th[data-sort=spend]")
+    spend_header.get_by_role("button").click()
+    expect(spend_header).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("#schedules tbody tr").first).to_contain_text("Inbox triage")
+    spend_header.get_by_role("button").click()
+    expect(spend_header).to_have_attribute("aria-sort", "descending")
+    expect(page.locator("#schedules tbody tr").first).to_contain_text("Weekly metrics report")
+
+    console.open(f"#/schedules/{ids['failing']}")
     expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page.locator("#runs tbody tr")).to_contain_text("backup API returned 503")
+    console.open(f"#/schedules/{ids['report']}")
+    runs = page.locator("#runs tbody tr")
+    expect(runs).to_have_count(2)
+    expect(runs.locator("xpath=self::*[@data-status='SKIPPED']")).to_contain_text("Skipped: paused")
+    expect(runs.locator("xpath=self::*[@data-status='COMPLETED']")).to_have_count(1)
     expect(page.locator(".spend .stat")).not_to_have_text("$0.00")
     assert serious() == []  # detail with history and spend
     page.get_by_role("button", name="Pause…").click()
