@@ -2,7 +2,7 @@
 against ``make run``'s stack started in this process (moto server + Chalice's local HTTP
 server + dispatcher + the thread invoker, so "Run now" really runs the demo agent).
 
-One browser per test session, one fresh context (cookies, sessionStorage) per test.
+One browser for the browser tests, one fresh context (cookies, sessionStorage) per test.
 Playwright's own browser download is not used: ``executable_path`` points at the system
 Chromium (``apt-get install chromium``). Without it the tests are skipped locally, with
 the install command in the reason, and fail under CI (``CI=true``).
@@ -36,8 +36,11 @@ LAUNCH_ARGS = [
 VIEWER_TZ = "Europe/Paris"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: while Playwright's sync API is started it keeps an asyncio
+    # loop running on this thread, which would break every later async test. All the
+    # browser tests live in one module, so this is still one browser per run.
     if not os.path.exists(CHROMIUM):
         reason = (
             f"Chromium not found at {CHROMIUM}: install it with `sudo apt-get install -y chromium` "

@@ -110,6 +110,8 @@ def test_create_preview_run_pause_resume_edit_delete(console: Any, new_user: Any
 
     # Every field of the API.
     page.get_by_label("Description").fill("For the team channel")
+    # The demo agent takes 1.5 s, so the history can be seen RUNNING before it completes
+    # (the refresh while a run is in progress is under test; this is the suite's one wait).
     context_box.fill('{"demo_sleep_seconds": 1.5}')
     page.get_by_label("Budget per run (USD)").fill("2.5")
     page.get_by_label("Timeout (seconds)").fill("120")
