@@ -14,10 +14,12 @@ from chalice.app import Chalice, Rate
 from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon import bp as shannon_schedules
 from chalicelib.console.blueprint import bp as console
-from chalicelib.observability import configure_logging
+from chalicelib.observability import configure_logging, http_middleware
 
 app = Chalice(app_name="agentcron")
 configure_logging()
+# One structured record and the API metrics per request, for every route of both façades.
+app.register_middleware(http_middleware(app), "http")
 
 app.register_blueprint(langgraph_crons)
 app.register_blueprint(shannon_schedules, url_prefix="/api/v1")
@@ -28,16 +30,20 @@ app.register_blueprint(console)
 def run_trigger(event: Any, context: Any) -> dict[str, Any]:
     """EventBridge Scheduler's target (and the async target of manual runs)."""
     from chalicelib.dependencies import container
+    from chalicelib.observability import observe_trigger
     from chalicelib.trigger import handle
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return handle(event, remaining, container().run_executor)
+    return observe_trigger(
+        event, context, lambda: handle(event, remaining, container().run_executor)
+    )
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="reconciler")
-def reconciler(_event: Any) -> dict[str, Any]:
+def reconciler(event: Any) -> dict[str, Any]:
     """Repairs drift between DynamoDB and the Scheduler and ends stuck runs (a maintenance
     rule, not a user schedule)."""
     from chalicelib.dependencies import container
+    from chalicelib.observability import observe_reconciler
 
-    return container().reconciler.run().as_dict()
+    return observe_reconciler(getattr(event, "context", None), lambda: container().reconciler.run())

@@ -62,9 +62,9 @@ class Container:
         if webhooks is not None:
             self.__dict__["webhooks"] = webhooks  # pre-fills the cached property below
         self._lock = threading.RLock()
-        from chalicelib.observability import set_level
+        from chalicelib import observability
 
-        set_level(config.LOG_LEVEL)
+        observability.configure(level=config.LOG_LEVEL, stage=config.STAGE, tracing=config.TRACING)
 
     # --- AWS clients (lazy) -----------------------------------------------------------------
 
@@ -101,6 +101,11 @@ class Container:
     def lambda_client(self) -> LambdaClient:
         client: LambdaClient = self._client("lambda")
         return client
+
+    @functools.cached_property
+    def sqs(self) -> Any:
+        """The failure queues' client (operator commands: ``failed-fires``, ``redrive``)."""
+        return self._client("sqs")
 
     @functools.cached_property
     def bedrock_runtime(self) -> Any:
@@ -265,9 +270,10 @@ class Container:
 
     def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
         """The trigger Lambda's body, for in-process invokers (local stack, tests)."""
+        from chalicelib.observability import observe_trigger
         from chalicelib.trigger import handle
 
-        return handle(event, remaining_ms, self.run_executor)
+        return observe_trigger(event, None, lambda: handle(event, remaining_ms, self.run_executor))
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:

@@ -75,6 +75,9 @@ class Settings(BaseModel):
     API_KEY_CACHE_SECONDS: float = Field(default=60.0, ge=0)
 
     LOG_LEVEL: str = "INFO"
+    TRACING: bool = False
+    """X-Ray traces through Powertools' Tracer (deployed stages; active tracing is set in
+    the template). Off locally: nothing is imported for it."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -106,6 +106,11 @@ def start(
     from infra.tables import create_schedule_group, create_table
 
     config: Settings = Settings.from_environ(env)
+    from chalicelib import observability
+
+    # Locally the readable ``[run]`` lines are the output; metrics and traces have no
+    # CloudWatch to go to. Logs keep their JSON form at the configured level.
+    observability.configure(emit_metrics=False, tracing=False)
     holder: dict[str, Container] = {}
 
     def report(result: Any) -> None:
@@ -153,7 +158,7 @@ def start(
     def reconcile_periodically() -> None:
         while not stop_reconciler.wait(config.RECONCILE_INTERVAL_SECONDS):
             try:
-                container.reconciler.run()
+                observability.observe_reconciler(None, container.reconciler.run)
             except Exception:
                 logging.getLogger(__name__).exception("reconciler pass failed")
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib import observability
 from chalicelib.domain.errors import AuthenticationError, InvalidRequestError
 from chalicelib.domain.models import ApiKey, Principal
 from chalicelib.domain.ports import Clock
@@ -96,6 +97,12 @@ class ApiKeyService:
         return self._store.list_for_tenant(tenant_id)
 
     def authenticate(self, presented: str | None) -> Principal:
+        """The key's (tenant, user); they become the request's log keys (never the key)."""
+        principal = self._lookup(presented)
+        observability.bind(tenant=principal.tenant_id, user=principal.user_id)
+        return principal
+
+    def _lookup(self, presented: str | None) -> Principal:
         if not presented:
             raise AuthenticationError(missing=True)
         if len(presented) > MAX_KEY_CHARS:

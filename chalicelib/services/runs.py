@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib import observability
 from chalicelib.agents.base import (
     Agent,
     AgentResult,
@@ -310,6 +311,8 @@ class RunExecutor:
         )
         recorded = self._runs.record_skip(schedule, run)
         status = "skipped" if recorded else "duplicate"
+        if recorded:
+            observability.run_outcome(run)
         log.info("fire of %s at %s %s (%s)", schedule.id, event.scheduled_time, status, reason)
         return RunSummary(
             status,
@@ -377,18 +380,14 @@ class RunExecutor:
             self._disable_entries(schedule, now)
         if schedule.webhook:
             try:
-                self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
+                sent = self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
+                delivered = getattr(sent, "delivered", True) is not False
             except Exception:
+                delivered = False
                 log.exception("webhook for %s failed; the run's outcome stands", schedule.id)
-        log.info(
-            "run %s of %s at %s: %s ($%s, %d tokens)",
-            finished.run_id,
-            schedule.id,
-            run.scheduled_time.isoformat(),
-            status.value,
-            usage.cost_usd,
-            usage.total_tokens,
-        )
+            if not delivered:
+                observability.webhook_failed()
+        observability.run_outcome(finished)
         return RunSummary(
             status.value,
             schedule.id,
@@ -450,7 +449,9 @@ class RunExecutor:
             message = f"budget of ${meter.limit_usd} per run exhausted: {failure}"
             return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         if failure is not None:
-            log.warning("agent %s failed: %r", schedule.graph_id, failure)
+            # The type only: an agent's error text may quote the prompt or the model's
+            # output, which logs never carry (the run record keeps the message).
+            log.warning("agent %s failed: %s", schedule.graph_id, type(failure).__name__)
             text = _clip(str(failure) or type(failure).__name__)
             return RunStatus.ERROR, None, text, None, used
         result: AgentResult = box["result"]
