@@ -108,14 +108,24 @@ class _FakeHTTPResponse:
 
 @contextmanager
 def failing(
-    client: Any, operation: str, *, times: int = 1, code: str = "InternalServerException"
+    client: Any,
+    operation: str,
+    *,
+    times: int = 1,
+    code: str = "InternalServerException",
+    skip: int = 0,
 ) -> Iterator[list[int]]:
-    """Make ``operation`` (e.g. ``CreateSchedule``) fail ``times`` times with a 500 ``code``."""
+    """Make ``operation`` (e.g. ``CreateSchedule``) fail ``times`` times with a 500 ``code``,
+    after letting the first ``skip`` calls through."""
     service = client.meta.service_model.service_id.hyphenize()
     event = f"before-call.{service}.{operation}"
     hits: list[int] = []
+    passed: list[int] = []
 
     def hook(**_: Any) -> Any:
+        if len(passed) < skip:
+            passed.append(1)
+            return None
         if len(hits) >= times:
             return None
         hits.append(1)
