@@ -6,6 +6,12 @@
                                                           API_KEY_CACHE_SECONDS)
     bootstrap                                             create the table and the
                                                           schedule group if missing
+    failed-fires --stage S [--json]                       what sits in the Scheduler's
+                                                          dead-letter queue and the
+                                                          trigger's failure queue
+    redrive --stage S                                     re-deliver them through the
+                                                          trigger (idempotent; late
+                                                          fires are recorded as skipped)
 
 They use the same settings as the deployment (``TABLE_NAME``, ``AWS_REGION`` …) and the
 usual AWS credential chain; against the local stack set
@@ -17,9 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from chalicelib import observability
 from chalicelib.dependencies import Container, container
 from chalicelib.domain.errors import AgentcronError
+from chalicelib.observability import configure_logging
 
 
 def main(argv: Sequence[str] | None = None, deps: Container | None = None) -> int:
@@ -35,8 +44,31 @@ def main(argv: Sequence[str] | None = None, deps: Container | None = None) -> in
     revoke.add_argument("--tenant", required=True)
     revoke.add_argument("--key-id", required=True)
     commands.add_parser("bootstrap", help="create the table and schedule group if missing")
+    for name, text in (
+        ("failed-fires", "list the fires in the two failure queues"),
+        ("redrive", "re-deliver the failed fires through the trigger"),
+    ):
+        queues = commands.add_parser(name, help=text)
+        queues.add_argument("--stage", help="the deployment (default: STAGE of the settings)")
+        queues.add_argument("--dlq-url", help="the Scheduler dead-letter queue's URL")
+        queues.add_argument("--failures-url", help="the trigger's failure queue's URL")
+        queues.add_argument("--limit", type=int, default=100)
+        if name == "failed-fires":
+            queues.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
-    c = deps or container()
+    # stdout is the commands' output (``--json`` is parsed by scripts): logs go to stderr.
+    configure_logging()
+    previous = observability.redirect(sys.stderr)
+    try:
+        return _run(args, deps)
+    finally:
+        observability.redirect(previous)
+
+
+def _run(args: argparse.Namespace, deps: Container | None) -> int:
+    c = deps or (
+        container() if getattr(args, "stage", None) is None else stage_container(args.stage)
+    )
     try:
         if args.command == "create-key":
             key, record = c.api_keys.mint(args.tenant, args.user, description=args.description)
@@ -61,10 +93,88 @@ def main(argv: Sequence[str] | None = None, deps: Container | None = None) -> in
             create_table(c.dynamodb, c.settings.TABLE_NAME)
             create_schedule_group(c.scheduler, c.settings.SCHEDULE_GROUP)
             print(f"table {c.settings.TABLE_NAME} and group {c.settings.SCHEDULE_GROUP} ready")
+        elif args.command in ("failed-fires", "redrive"):
+            return _failed_fires(c, args)
     except AgentcronError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def stage_container(stage: str) -> Container:
+    """The deployment ``agentcron-<stage>`` as the template names it: its table, group and
+    trigger function (redrives invoke it asynchronously, as manual runs do)."""
+    from chalicelib.dependencies import Container
+    from chalicelib.settings import settings
+
+    prefix = f"agentcron-{stage}"
+    config = settings().model_copy(
+        update={
+            "STAGE": stage,
+            "TABLE_NAME": prefix,
+            "SCHEDULE_GROUP": prefix,
+            "TRIGGER_FUNCTION_ARN": f"{prefix}-run-trigger",
+            "RUN_INVOKER": "lambda",
+        }
+    )
+    return Container(config)
+
+
+def _failed_fires(c: Container, args: argparse.Namespace) -> int:
+    import json
+
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.sqs_failures import SqsQueue
+    from chalicelib.services.replay import (
+        SCHEDULER_DLQ,
+        TRIGGER_FAILURES,
+        FailedFires,
+        queue_name,
+    )
+
+    stage = args.stage or c.settings.STAGE
+    urls = {SCHEDULER_DLQ: args.dlq_url, TRIGGER_FAILURES: args.failures_url}
+    try:
+        queues: dict[str, Any] = {
+            source: SqsQueue(c.sqs, url)
+            if url
+            else SqsQueue.named(c.sqs, queue_name(stage, source))
+            for source, url in urls.items()
+        }
+    except ClientError as exc:
+        print(f"error: cannot find the failure queues of stage {stage}: {exc}", file=sys.stderr)
+        return 2
+    fires = FailedFires(queues, c.invoker)
+    if args.command == "failed-fires":
+        listed = fires.list(args.limit)
+        for fire in listed:
+            if args.json:
+                print(json.dumps(fire.as_dict(), ensure_ascii=False))
+            else:
+                print(
+                    f"{fire.source:17} {fire.scheduled_time:25} {fire.schedule_id:36} "
+                    f"{fire.tenant:12} {fire.error}"
+                )
+        if not args.json:
+            print(f"{len(listed)} failed fire(s)")
+        return 0
+    report = fires.redrive(args.limit)
+    waiter = getattr(c.invoker, "wait", None)
+    if callable(waiter):  # in-process invokers (the local stack) finish their runs first
+        waiter()
+    for fire in report.redriven:
+        print(f"redriven   {fire.schedule_id} at {fire.scheduled_time} ({fire.source})")
+    for fire, error in report.failed:
+        print(f"not redriven {fire.schedule_id} at {fire.scheduled_time}: {error}")
+    for fire in report.unrecognised:
+        print(f"left alone {fire.message.message_id} ({fire.source}): {fire.error}")
+    print(
+        f"{len(report.redriven)} redriven, {len(report.failed)} failed, "
+        f"{len(report.unrecognised)} unrecognised. The trigger records each redriven fire: "
+        "run, duplicate (already recorded) or skipped (late)."
+    )
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

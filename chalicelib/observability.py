@@ -218,6 +218,12 @@ _handler.addFilter(_name_the_logger)
 _configured = False
 
 
+def redirect(stream: IO[str] | None) -> IO[str] | None:
+    """Send logs and metrics to ``stream`` (``None``: stdout); returns the previous target."""
+    previous, _handler.target = _handler.target, stream
+    return previous
+
+
 def configure_logging(level: str | None = None) -> None:
     """Route the ``chalicelib`` loggers to stdout as JSON lines (idempotent, cheap)."""
     global _configured
@@ -263,7 +269,7 @@ class Telemetry:
 
     def redirect(self, stream: IO[str] | None) -> None:
         """Send logs and metrics to ``stream`` (tests); ``None`` restores stdout."""
-        _handler.target = stream
+        redirect(stream)
 
 
 _telemetry: Telemetry | None = None
