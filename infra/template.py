@@ -3,7 +3,7 @@
 ``chalice package`` emits a SAM template with the two functions (``APIHandler`` for
 the routes, ``RunTrigger`` for ``@app.lambda_function(name="run_trigger")``); this
 module adds everything around them, built from the same definitions the local
-stack and the tests use (:mod:`infra.tables`):
+stack and the tests use (:mod:`chalicelib.adapters.dynamodb_table`):
 
 * the table (key schema, GSI, TTL on ``expires_at``, point-in-time recovery);
 * the stage's schedule group;
@@ -29,7 +29,12 @@ import json
 import sys
 from typing import Any
 
-from infra.tables import TTL_ATTRIBUTE, schedule_group_name, table_definition, table_name
+from chalicelib.adapters.dynamodb_table import (
+    TTL_ATTRIBUTE,
+    schedule_group_name,
+    table_definition,
+    table_name,
+)
 
 
 def merge_template(stage: str) -> dict[str, Any]:

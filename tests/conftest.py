@@ -1,8 +1,8 @@
 """Shared fixtures: moto-backed AWS, a fresh dependency container, the Chalice test client.
 
 Every test gets empty AWS state (``mock_aws``), the real table and schedule group
-created from ``infra/tables.py``, and a container whose clients are created inside
-the mock. Nothing of ours is patched: tests install a container with
+created from ``chalicelib/adapters/dynamodb_table.py``, and a container whose clients
+are created inside the mock. Nothing of ours is patched: tests install a container with
 ``dependencies.override`` and inject a fixed clock.
 """
 
@@ -70,9 +70,9 @@ def clock() -> Any:
 @pytest.fixture
 def container(aws: None, settings: Any, clock: Any) -> Iterator[Any]:
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import InlineRunInvoker
     from chalicelib.dependencies import Container
-    from infra.tables import create_schedule_group, create_table
 
     holder: dict[str, Any] = {}
     invoker = InlineRunInvoker(lambda e, r: holder["c"].trigger_handler(e, r))

@@ -4,7 +4,7 @@
   every client of the stack is created with moto's endpoint and throw-away
   credentials, so nothing can reach real AWS (the process environment is left
   alone, which also lets tests and benchmarks run a stack in-process);
-* the table and the schedule group are created from ``infra/tables.py``;
+* the table and the schedule group are created from ``chalicelib/adapters/dynamodb_table.py``;
 * the same Chalice app serves the API on ``127.0.0.1:$PORT`` (default 8000) through
   Chalice's own local server (what ``chalice local`` runs), with the ``local``
   stage's environment from ``.chalice/config.json``;
@@ -98,12 +98,12 @@ def start(
     _reset_moto(moto_url)
 
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import ThreadRunInvoker
     from chalicelib.dependencies import Container
     from chalicelib.local.dispatcher import Fire, LocalDispatcher
     from chalicelib.local.serialize import serialize_requests
     from chalicelib.settings import Settings
-    from infra.tables import create_schedule_group, create_table
 
     config: Settings = Settings.from_environ(env)
     holder: dict[str, Container] = {}

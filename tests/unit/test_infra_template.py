@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.tables import table_definition
+from chalicelib.adapters.dynamodb_table import table_definition
 from infra.template import merge_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_merged_template_passes_cfn_lint(tmp_path: Path) -> None:
 
 
 def test_stage_configuration_uses_the_infra_names() -> None:
-    from infra.tables import schedule_group_name, table_name
+    from chalicelib.adapters.dynamodb_table import schedule_group_name, table_name
 
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     for stage, settings in config["stages"].items():
