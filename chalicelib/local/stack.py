@@ -85,6 +85,16 @@ def start(
     """Start moto, bootstrap AWS resources, the API server and the dispatcher."""
     env = {**stage_environment("local"), "LOG_LEVEL": "WARNING"}
     env.update(os.environ if environ is None else environ)
+    api_key = env.get("AGENTCRON_LOCAL_API_KEY") or DEFAULT_KEY
+    from chalicelib.domain.errors import ConfigurationError
+    from chalicelib.services.auth import MAX_KEY_CHARS, MIN_KEY_CHARS
+
+    if not MIN_KEY_CHARS <= len(api_key) <= MAX_KEY_CHARS:
+        # Checked before anything starts, so the error is one line, not a traceback.
+        raise ConfigurationError(
+            f"AGENTCRON_LOCAL_API_KEY must be {MIN_KEY_CHARS}-{MAX_KEY_CHARS} characters "
+            f"(it has {len(api_key)})"
+        )
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer
@@ -130,7 +140,6 @@ def start(
     container.assistants  # noqa: B018 - validate assistants and prices at start-up
     create_table(container.dynamodb, config.TABLE_NAME)
     create_schedule_group(container.scheduler, config.SCHEDULE_GROUP)
-    api_key = env.get("AGENTCRON_LOCAL_API_KEY") or DEFAULT_KEY
     container.api_keys.mint(LOCAL_TENANT, LOCAL_USER, key=api_key, description="make run")
     dependencies.override(container)
 
@@ -235,7 +244,13 @@ def format_run(result: Any, fire: Any = None) -> str:
 def main() -> int:
     port = int(os.environ.get("PORT") or "8000")
     moto_port = int(os.environ.get("MOTO_PORT") or "0")
-    stack = start(port=port, moto_port=moto_port)
+    from chalicelib.domain.errors import AgentcronError
+
+    try:
+        stack = start(port=port, moto_port=moto_port)
+    except AgentcronError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
     print(
         "\n".join(
             [
