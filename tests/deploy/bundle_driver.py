@@ -24,6 +24,10 @@ from pathlib import Path
 
 bundle, runtime, handler = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path[:0] = [bundle, runtime]
+# Replies go to the original stdout; what the function prints (its JSON log lines, as
+# CloudWatch would receive them) goes to stderr.
+replies = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
 
 # The call recorder (standard library only) is loaded by path, not from sys.path.
 _spec = importlib.util.spec_from_file_location(
@@ -72,8 +76,8 @@ def main() -> int:
                 if getattr(m, "__file__", None)
             }
         )
-        sys.stdout.write(json.dumps(reply, default=str) + "\n")
-        sys.stdout.flush()
+        replies.write(json.dumps(reply, default=str) + "\n")
+        replies.flush()
     return 0
 
 

@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import zipfile
@@ -322,6 +323,7 @@ class LambdaProcess:
             **extra_env,
         }
         self.function = function
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{function}-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-S", str(DRIVER), str(bundle), str(runtime)]
             + [stack.handlers[function]],
@@ -329,7 +331,7 @@ class LambdaProcess:
             cwd=str(bundle),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         self.calls: list[dict[str, Any]] = []
@@ -341,8 +343,8 @@ class LambdaProcess:
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            _, err = self.process.communicate(timeout=10)
-            raise AssertionError(f"{self.function} process died:\n{err}")
+            self.process.wait(10)
+            raise AssertionError(f"{self.function} process died:\n{self.output()}")
         reply: dict[str, Any] = json.loads(line)
         self.last = reply
         self.calls.extend(reply["calls"])
@@ -350,11 +352,16 @@ class LambdaProcess:
             raise AssertionError(f"{self.function} handler raised:\n{reply['error']}")
         return reply["result"]
 
+    def output(self) -> str:
+        """What the function logged (its CloudWatch stream)."""
+        return Path(self.log.name).read_text(errors="replace")[-5000:]
+
     def close(self) -> None:
         if self.process.poll() is None:
             assert self.process.stdin is not None
             self.process.stdin.close()
             self.process.wait(10)
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
