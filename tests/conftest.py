@@ -27,8 +27,18 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+# Every botocore client of the suite records the calls it makes, attributed to the
+# function (API, trigger, reconciler) whose code made them: tests/deploy/test_iam.py
+# checks them against the deployed policies (see tests/deploy/aws_calls.py).
+os.environ["BOTOCORE_EXPERIMENTAL__PLUGINS"] = "agentcron_calls=tests.deploy.aws_calls"
 
 START = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The IAM tests judge the calls the rest of the suite recorded: they run last."""
+    last = [i for i in items if i.path.name == "test_iam.py"]
+    items[:] = [i for i in items if i.path.name != "test_iam.py"] + last
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ MOTO_UNSUPPORTED = {
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Scheduler::ScheduleGroup",
 }
+OPENAI_KEY_PARAMETER = "/agentcron/dev/openai-api-key"
 FUNCTIONS = {"api": "APIHandler", "run-trigger": "RunTrigger", "reconciler": "Reconciler"}
 
 
@@ -237,6 +238,9 @@ def stack(package: Any, sam_template: dict[str, Any], moto_url: str) -> Stack:
         StackName=STACK_NAME,
         TemplateBody=json.dumps(deployable),
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Parameters=[
+            {"ParameterKey": "OpenAIApiKeyParameter", "ParameterValue": OPENAI_KEY_PARAMETER}
+        ],
     )
     described = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
     assert described["StackStatus"] == "CREATE_COMPLETE", described
@@ -323,10 +327,10 @@ class LambdaProcess:
             **extra_env,
         }
         self.function = function
+        handler = stack.handlers[function]
         self.log = tempfile.NamedTemporaryFile(prefix=f"{function}-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(DRIVER), str(bundle), str(runtime)]
-            + [stack.handlers[function]],
+            [sys.executable, "-I", "-S", str(DRIVER), str(bundle), str(runtime), handler],
             env=env,
             cwd=str(bundle),
             stdin=subprocess.PIPE,

@@ -23,9 +23,6 @@ from typing import Any
 from tests.deploy.conftest import REGION, LambdaProcess, Stack
 from tests.deploy.events import api_event, rule_event, scheduler_event
 
-BUNDLE_CALLS: list[dict[str, Any]] = []
-"""Every call the bundle's functions made in this session (read by test_iam.py)."""
-
 
 class Api:
     def __init__(self, process: LambdaProcess, openapi: dict[str, Any], key: str) -> None:
@@ -171,5 +168,3 @@ def test_the_shipped_functions_serve_fire_and_reconcile(
     assert api("GET", "/api/v1/schedules")[1]["schedules"] == []
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []
     revoke_key(key_id, stack.outputs, _admin_env(stack))
-    for process in functions.values():
-        BUNDLE_CALLS.extend(process.calls)
