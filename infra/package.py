@@ -129,9 +129,10 @@ def check(package: Package) -> None:
 
 def summary(package: Package) -> str:
     sizes = package.top_level()
+    where = package.bundle
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
     lines = [
-        f"{package.bundle.relative_to(ROOT) if package.bundle.is_relative_to(ROOT) else package.bundle}"
-        f": {package.bundle.stat().st_size / 1e6:.2f} MB zipped, "
+        f"{where}: {package.bundle.stat().st_size / 1e6:.2f} MB zipped, "
         f"{sum(sizes.values()) / 1e6:.2f} MB unzipped, {len(sizes)} top-level entries"
     ]
     for name, size in sizes.most_common(8):

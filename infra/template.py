@@ -127,6 +127,17 @@ def environment(stage: str) -> dict[str, Any]:
     }
 
 
+# The API function's botocore budget: a request's worst case (authentication and three
+# writes, every attempt timing out) stays within its 28 s timeout, below API Gateway's
+# 29 s (tests/deploy/test_template.py does the arithmetic). Chalice does not apply
+# per-function environment variables to the API handler, so they are set here.
+API_CLIENT_ENVIRONMENT = {
+    "AWS_CONNECT_TIMEOUT_SECONDS": "1",
+    "AWS_READ_TIMEOUT_SECONDS": "2",
+    "AWS_MAX_ATTEMPTS": "2",
+}
+
+
 def _lambda_role(stage: str, function: str) -> dict[str, Any]:
     return {
         "Type": "AWS::IAM::Role",
@@ -249,7 +260,9 @@ def merge_template(stage: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
             "FunctionName": function_name(stage, function),
             "Role": {"Fn::GetAtt": [ROLE_IDS[function], "Arn"]},
-            "Environment": {"Variables": env},
+            "Environment": {
+                "Variables": {**env, **(API_CLIENT_ENVIRONMENT if function == "api" else {})}
+            },
         }
         if function == "run-trigger":
             properties["ReservedConcurrentExecutions"] = {

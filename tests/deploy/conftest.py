@@ -52,6 +52,7 @@ MOTO_UNSUPPORTED = {
     "AWS::Scheduler::ScheduleGroup",
 }
 OPENAI_KEY_PARAMETER = "/agentcron/dev/openai-api-key"
+MOTO_CANNOT_DEPLOY = {"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment"}
 FUNCTIONS = {"api": "APIHandler", "run-trigger": "RunTrigger", "reconciler": "Reconciler"}
 
 
