@@ -13,16 +13,15 @@ permission (the Service Authorization Reference lists no resource type for it).
 Which function makes which call (read from the adapters, confirmed by the recording):
 
 * **API**: schedule, thread, run and key items (``GetItem``, ``PutItem``,
-  ``UpdateItem``, ``DeleteItem``, ``Query`` on the table and its indexes; the
-  transactions' ``ConditionCheckItem``); ``Create/Update/DeleteSchedule`` with
-  ``iam:PassRole`` of the Scheduler role; ``lambda:InvokeFunction`` of the trigger
-  (run now).
+  ``UpdateItem``, ``DeleteItem``, ``Query`` on the table and its indexes);
+  ``Create/Update/DeleteSchedule`` with ``iam:PassRole`` of the Scheduler role;
+  ``lambda:InvokeFunction`` of the trigger (run now).
 * **Trigger**: ``BatchGetItem`` (the schedule and the fire's earlier run in one read),
-  the claim and finish transactions, thread items; ``UpdateSchedule`` (system pause on
-  a budget overrun) and ``CreateSchedule`` (its update→create fallback when the entry
-  is missing) with ``iam:PassRole``; ``bedrock:InvokeModel`` (Converse) on the
-  registered models; ``ssm:GetParameter`` of the OpenAI key parameter, when one is
-  configured.
+  the claim and finish transactions (``Put``/``Update``/``DeleteItem``), thread items;
+  ``UpdateSchedule`` (system pause on a budget overrun) and ``CreateSchedule`` (its
+  update→create fallback when the entry is missing) with ``iam:PassRole``;
+  ``bedrock:InvokeModel`` (Converse) on the registered models; ``ssm:GetParameter`` of
+  the OpenAI key parameter, when one is configured.
 * **Reconciler**: index ``Query``s, the finish transaction for stuck runs,
   ``ListSchedules`` and ``Create/Update/DeleteSchedule`` (drift repair) with
   ``iam:PassRole``.
@@ -145,7 +144,7 @@ def function_policy(stage: str, function: str, assistants_file: Path) -> dict[st
             _table(
                 "Table",
                 stage,
-                ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "ConditionCheckItem"],
+                ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"],
             ),
             _schedules(stage, ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"]),
             _pass_scheduler_role(),
@@ -161,15 +160,7 @@ def function_policy(stage: str, function: str, assistants_file: Path) -> dict[st
             _table(
                 "Table",
                 stage,
-                [
-                    "BatchGetItem",
-                    "GetItem",
-                    "PutItem",
-                    "UpdateItem",
-                    "DeleteItem",
-                    "Query",
-                    "ConditionCheckItem",
-                ],
+                ["BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem"],
             ),
             _schedules(stage, ["UpdateSchedule", "CreateSchedule"]),
             _pass_scheduler_role(),

@@ -46,6 +46,9 @@ def _suite_names(stack: Stack) -> list[tuple[str, str]]:
         (defaults.SCHEDULER_DLQ_ARN, stack.outputs["SchedulerDeadLetterQueueArn"]),
         (":table/agentcron-test", f":table/agentcron-{STAGE}"),
         (":schedule/agentcron-test/", f":schedule/agentcron-{STAGE}/"),
+        # the local stack's stage (tests/e2e)
+        (":table/agentcron-local", f":table/agentcron-{STAGE}"),
+        (":schedule/agentcron-local/", f":schedule/agentcron-{STAGE}/"),
     ]
 
 

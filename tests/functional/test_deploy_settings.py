@@ -109,3 +109,27 @@ def test_make_run_with_a_short_key_prints_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "make run: AGENTCRON_LOCAL_API_KEY must be 16-256 characters (it has 5)"
     ]
+
+
+def test_a_budget_pause_recreates_a_missing_scheduler_entry(container: Any, clock: Any) -> None:
+    """The trigger's update→create fallback (why its role may CreateSchedule): a budget
+    overrun disables the entry; if the entry is gone, it is recreated DISABLED."""
+    import time
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from tests.functional.test_trigger import NINE, make
+    from tests.helpers import scheduled_event
+
+    sched = make(
+        container, max_budget_per_run_usd=Decimal("0.0015"), context={"demo_model_calls": 5}
+    )
+    event = scheduled_event(container, sched.id, NINE)
+    group = container.settings.SCHEDULE_GROUP
+    container.scheduler.delete_schedule(Name=f"sched-{sched.id}", GroupName=group)
+    clock.set(NINE + timedelta(seconds=1))
+    deadline = time.monotonic() + 900
+    result = container.trigger_handler(event, lambda: int((deadline - time.monotonic()) * 1000))
+    assert result["status"] == "budget_exceeded"
+    entry = container.scheduler.get_schedule(Name=f"sched-{sched.id}", GroupName=group)
+    assert entry["State"] == "DISABLED"
