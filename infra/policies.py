@@ -199,7 +199,7 @@ def function_policy(stage: str, function: str, assistants_file: Path) -> dict[st
             )
     elif function == "reconciler":
         statements += [
-            _table("Table", stage, ["GetItem", "Query", "UpdateItem", "PutItem"]),
+            _table("Table", stage, ["GetItem", "Query", "UpdateItem", "PutItem", "DeleteItem"]),
             _schedules(stage, ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"]),
             {
                 # ListSchedules has no resource-level permission: "*" is the only scope.
