@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace, deps: Container | None) -> int:
                 return 1
             print(f"revoked {args.key_id}")
         elif args.command == "bootstrap":
-            from infra.tables import create_schedule_group, create_table
+            from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
 
             create_table(c.dynamodb, c.settings.TABLE_NAME)
             create_schedule_group(c.scheduler, c.settings.SCHEDULE_GROUP)

@@ -1,4 +1,4 @@
-"""Item ↔ model mapping for the single agentcron table (see ``infra/tables.py`` for keys).
+"""Item ↔ model mapping for the single agentcron table (keys: ``dynamodb_table.py``).
 
 Free-form JSON (inputs, config, context, metadata) is stored as a JSON *string*:
 it round-trips exactly (``1.0`` stays ``1.0``, no float→Decimal conversion, no

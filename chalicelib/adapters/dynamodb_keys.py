@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_common import aws_errors_unavailable, is_conditional_failure
+from chalicelib.adapters.dynamodb_table import GSI1
 from chalicelib.domain.models import ApiKey
-from infra.tables import GSI1
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

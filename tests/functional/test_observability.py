@@ -201,8 +201,9 @@ def test_overlap_skips_duplicates_deletions_and_bad_events_are_counted(
     clock.set(NINE + timedelta(seconds=1))
     # The first run's finish fails (DynamoDB unavailable): the invocation fails, as in
     # Lambda, and the run stays claimed until the reconciler ends it.
-    with failing(container.dynamodb, "TransactWriteItems", times=2, skip=1), pytest.raises(
-        Exception, match="injected"
+    with (
+        failing(container.dynamodb, "TransactWriteItems", times=2, skip=1),
+        pytest.raises(Exception, match="injected"),
     ):
         fire(scheduled_event(container, sched.id, NINE))
     captured.take()
