@@ -7,8 +7,10 @@ performs across the test suite and checks both directions: every recorded call i
 allowed, and every granted action is used by some test (or is listed there as used by
 the Lambda or Scheduler service on the function's behalf).
 
-``"*"`` appears only for ``scheduler:ListSchedules``, which supports no resource-level
-permission (the Service Authorization Reference lists no resource type for it).
+``"*"`` appears only for ``scheduler:ListSchedules`` and X-Ray's
+``PutTraceSegments``/``PutTelemetryRecords`` (active tracing), which support no
+resource-level permission (the Service Authorization Reference lists no resource type
+for them).
 
 Which function makes which call (read from the adapters, confirmed by the recording):
 
@@ -137,8 +139,19 @@ def bedrock_model_arns(assistants_file: Path) -> list[dict[str, str]]:
     return arns
 
 
+def _traces() -> dict[str, Any]:
+    # Active tracing: the Lambda service sends the function's X-Ray segments with its role.
+    # Neither action supports resource-level permissions, so "*" is the only scope.
+    return {
+        "Sid": "XRayTraces",
+        "Effect": "Allow",
+        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        "Resource": "*",
+    }
+
+
 def function_policy(stage: str, function: str, assistants_file: Path) -> dict[str, Any]:
-    statements: list[dict[str, Any]] = [_logs(stage, function)]
+    statements: list[dict[str, Any]] = [_logs(stage, function), _traces()]
     if function == "api":
         statements += [
             _table(

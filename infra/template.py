@@ -48,7 +48,7 @@ from chalicelib.adapters.dynamodb_table import (
     table_definition,
     table_name,
 )
-from infra import policies
+from infra import monitoring, policies
 from infra.policies import (
     FUNCTIONS,
     HAS_OPENAI_KEY,
@@ -124,6 +124,8 @@ def environment(stage: str) -> dict[str, Any]:
         "SCHEDULER_DLQ_ARN": {"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]},
         "DEFAULT_ASSISTANT": {"Ref": "DefaultAssistant"},
         "OPENAI_API_KEY_PARAMETER": {"Ref": OPENAI_KEY_PARAMETER},
+        # Powertools' Tracer: X-Ray subsegments with the schedule and run ids as annotations.
+        "TRACING": "true",
     }
 
 
@@ -259,6 +261,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         }
         properties: dict[str, Any] = {
             "FunctionName": function_name(stage, function),
+            "Tracing": "Active",
             "Role": {"Fn::GetAtt": [ROLE_IDS[function], "Arn"]},
             "Environment": {
                 "Variables": {**env, **(API_CLIENT_ENVIRONMENT if function == "api" else {})}
@@ -274,9 +277,11 @@ def merge_template(stage: str) -> dict[str, Any]:
             }
         # The log group exists (with its retention) before the function can write to it.
         resources[logical] = {"DependsOn": [_log_group_id(function)], "Properties": properties}
+    resources.update(monitoring.resources(stage, prefix, function_name(stage, "run-trigger")))
     return {
-        "Parameters": parameters(stage),
+        "Parameters": {**parameters(stage), **monitoring.parameters()},
         "Conditions": {
+            **monitoring.conditions(),
             HAS_OPENAI_KEY: {"Fn::Not": [{"Fn::Equals": [{"Ref": OPENAI_KEY_PARAMETER}, ""]}]},
             HAS_RESERVED_CONCURRENCY: {
                 "Fn::Not": [{"Fn::Equals": [{"Ref": "TriggerReservedConcurrency"}, "0"]}]
@@ -295,6 +300,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             "TriggerFailureQueueUrl": {"Value": {"Ref": "TriggerFailureQueue"}},
             "ApiFunctionName": {"Value": {"Ref": "APIHandler"}},
             "ReconcilerFunctionName": {"Value": {"Ref": "Reconciler"}},
+            "DashboardName": {"Value": {"Ref": "Dashboard"}},
         },
     }
 

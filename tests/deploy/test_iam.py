@@ -24,11 +24,18 @@ from tests.deploy import aws_calls, iam
 from tests.deploy.conftest import STAGE, LambdaProcess, Stack
 
 # Granted for AWS services acting with the role, not for calls in our code.
+# Logs and X-Ray segments (active tracing) are written by the Lambda service.
+_LAMBDA_SERVICE = {
+    "logs:createlogstream",
+    "logs:putlogevents",
+    "xray:puttracesegments",
+    "xray:puttelemetryrecords",
+}
 SERVICE_USED = {
-    "api": {"logs:createlogstream", "logs:putlogevents"},
-    "reconciler": {"logs:createlogstream", "logs:putlogevents"},
+    "api": _LAMBDA_SERVICE,
+    "reconciler": _LAMBDA_SERVICE,
     # + Lambda writing failed asynchronous invocations to the OnFailure queue.
-    "run-trigger": {"logs:createlogstream", "logs:putlogevents", "sqs:sendmessage"},
+    "run-trigger": {*_LAMBDA_SERVICE, "sqs:sendmessage"},
     "scheduler-role": set(),
 }
 SUITES = ("tests/unit", "tests/functional", "tests/compat", "tests/deploy")
@@ -161,7 +168,12 @@ def test_star_only_where_the_action_has_no_resource_level_permission(stack: Stac
         if "*" in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
         for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
-    assert starred == {("reconciler", "scheduler:listschedules")}
+    traces = {
+        (who, action)
+        for who in ("api", "run-trigger", "reconciler")
+        for action in ("xray:puttracesegments", "xray:puttelemetryrecords")
+    }
+    assert starred == {("reconciler", "scheduler:listschedules"), *traces}
 
 
 def test_parliament_finds_nothing_above_low(stack: Stack) -> None:

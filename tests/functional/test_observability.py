@@ -365,3 +365,55 @@ def test_prompts_outputs_and_keys_are_never_logged(
     assert captured.records("run_summary") and captured.records("request")
     assert MARKER not in written
     assert api_key not in written
+
+
+# --- the template's alarms and dashboard watch what is emitted ---------------------------------
+
+
+def test_every_alarm_and_graph_watches_a_metric_the_code_emits(
+    container: Any, client: Any, api_key: str, clock: Any, captured: Captured
+) -> None:
+    """Drives one of each alarm's inputs through the real entry points; the EMF documents
+    must contain every ``agentcron`` metric the template's alarms watch."""
+    from infra.monitoring import metrics_watched
+    from infra.template import merge_template
+
+    clock.set(NINE + timedelta(seconds=1))
+    for changes, remaining in (
+        ({}, 900_000),
+        ({"context": {"demo_fail": "boom"}}, 900_000),
+        ({}, 4_500),
+        (
+            {"max_budget_per_run_usd": Decimal("0.0015"), "context": {"demo_model_calls": 5}},
+            900_000,
+        ),
+    ):
+        fire(scheduled_event(container, make(container, **changes).id, NINE), remaining)
+    with failing(container.scheduler, "CreateSchedule"):
+        assert JSONClient(client, api_key).post("/api/v1/schedules", SEED_BODY)[0] == 503
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    client.lambda_.invoke("reconciler", event)
+    emitted = {name for document in captured.documents() for name in metrics_of(document)}
+
+    template = merge_template("test")
+    alarms = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+    }
+    own_alarmed = metrics_watched({"Resources": alarms})
+    own_alarmed = {name for namespace, name in own_alarmed if namespace == "agentcron"}
+    assert own_alarmed == {
+        "ApiRequests",
+        "Api5xx",
+        "ReconcilerRepairs",
+        "RunsCompleted",
+        "RunsFailed",
+        "RunsTimedOut",
+        "RunsBudgetExceeded",
+    }
+    assert own_alarmed <= emitted
+    graphed = {name for ns, name in metrics_watched(template) if ns == "agentcron"}
+    assert graphed <= {m.value for m in Metric}  # the catalogue the code emits from
