@@ -14,7 +14,8 @@ Works from a fresh clone with no AWS credentials and no region configured:
   ``PIP_NO_INDEX=1`` and ``PIP_FIND_LINKS``, so it also works offline.
 
 The bundle is checked before it is accepted: at most :data:`MAX_ZIP_BYTES`, and none
-of the development-only packages of :data:`FORBIDDEN` inside.
+of the development-only packages of :data:`FORBIDDEN` inside. Packages the Lambda
+runtime provides that a dependency pulls in (:data:`RUNTIME_PROVIDED`) are left out.
 """
 
 from __future__ import annotations
@@ -110,11 +111,33 @@ def build(stage: str, out: Path | None = None) -> Package:
         )
         if done.returncode != 0:
             raise PackageError(f"chalice package failed:\n{done.stdout}{done.stderr}")
-        shutil.move(Path(scratch) / "deployment.zip", directory / "deployment.zip")
+        without_runtime_packages(Path(scratch) / "deployment.zip", directory / "deployment.zip")
         shutil.move(Path(scratch) / "sam.json", directory / "sam.json")
     package = Package(directory, directory / "sam.json", directory / "deployment.zip")
     check(package)
     return package
+
+
+# Pulled in as dependencies of a runtime pin (aws-xray-sdk → botocore → urllib3) but
+# provided by Lambda's Python runtime, like boto3 itself: shipping them would add ~20 MB
+# and a second botocore that shadows the runtime's.
+RUNTIME_PROVIDED = ("botocore", "urllib3")
+
+
+def _runtime_provided(name: str) -> bool:
+    top = name.split("/", 1)[0].lower()
+    return any(
+        top == package or (top.startswith(f"{package}-") and top.endswith(".dist-info"))
+        for package in RUNTIME_PROVIDED
+    )
+
+
+def without_runtime_packages(source: Path, target: Path) -> None:
+    """Copy Chalice's zip without :data:`RUNTIME_PROVIDED` (entries keep their metadata)."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for info in zin.infolist():
+            if not _runtime_provided(info.filename):
+                zout.writestr(info, zin.read(info), compress_type=info.compress_type)
 
 
 def check(package: Package) -> None:
