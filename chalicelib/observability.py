@@ -468,7 +468,7 @@ def run_outcome(run: Run) -> None:
             "event": "run_summary",
             "status": status,
             "reason": reason,
-            "cost_usd": str(usage.cost_usd),
+            "cost_usd": float(usage.cost_usd),  # a number: Logs Insights sums it
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens,
