@@ -2,7 +2,9 @@
 
 Sections (each can be run alone: ``python -m bench coldstart trigger dispatcher sdk``):
 
-* ``coldstart``  — a fresh ``import app`` vs a fresh ``import boto3`` (ARCHITECTURE §11);
+* ``coldstart``  — a fresh ``import app`` vs a fresh ``import boto3`` (ARCHITECTURE §11),
+  and what the first request or run adds (boto3 and Powertools' Logger);
+* ``package``    — the Lambda bundle's zipped size (budget ≤ 10 MB);
 * ``trigger``    — the trigger's own overhead per run with the demo agent, in-process
   against moto, with the agent's time measured separately and subtracted, and the
   DynamoDB calls per run;
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, dispatcher, sdk_cycle, trigger
+from bench import coldstart, dispatcher, package_size, sdk_cycle, trigger
 
 SECTIONS = {
     "coldstart": coldstart.run,
+    "package": package_size.run,
     "trigger": trigger.run,
     "dispatcher": dispatcher.run,
     "sdk": sdk_cycle.run,
