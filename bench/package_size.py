@@ -13,6 +13,6 @@ def run() -> dict[str, float]:
         package = build("dev", Path(scratch) / "dev")
         size = package.bundle.stat().st_size
         print(summary(package))
-    budget = MAX_ZIP_BYTES / 1e6
-    print(f"zip size                      {size / 1e6:7.2f} MB   (budget ≤ {budget:.2f} MB)")
+    budget = MAX_ZIP_BYTES / 2**20
+    print(f"zip size                      {size / 2**20:7.2f} MiB  (budget ≤ {budget:.0f} MiB)")
     return {"zip_bytes": float(size)}
