@@ -411,9 +411,20 @@ def trigger_keys(event: Any) -> dict[str, Any]:
         "attempt": event.get("attempt"),
     }
     keys = {k: v for k, v in keys.items() if isinstance(v, str | int) and not isinstance(v, bool)}
-    if event.get("run_id") and keys.get("trigger") == "manual":
-        keys["run_id"] = event["run_id"]
+    keys["run_id"] = _run_id(event)
     return keys
+
+
+def _run_id(event: Mapping[str, Any]) -> str | None:
+    """The run id the trigger will use, so that every record of the run carries it."""
+    from pydantic import ValidationError
+
+    from chalicelib.services.runs import TriggerEvent, run_id_of
+
+    try:
+        return run_id_of(TriggerEvent.model_validate(event))
+    except ValidationError:
+        return None  # the trigger drops it (and logs why)
 
 
 def observe_trigger(

@@ -382,6 +382,8 @@ class RunExecutor:
             try:
                 sent = self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
                 delivered = getattr(sent, "delivered", True) is not False
+                if not delivered:
+                    log.warning("webhook of run %s: %s", finished.run_id, sent.error)
             except Exception:
                 delivered = False
                 log.exception("webhook for %s failed; the run's outcome stands", schedule.id)

@@ -243,9 +243,14 @@ def test_a_failed_webhook_is_counted_with_the_run(
 def test_every_record_of_a_run_carries_its_correlation_keys(
     container: Any, clock: Any, captured: Captured
 ) -> None:
-    sched = make(container)
+    # A refused webhook is logged during the run, before its summary: it has the keys too.
+    sched = make(container, webhook="https://localhost/hook")
     clock.set(NINE + timedelta(seconds=2))
     result = fire(scheduled_event(container, sched.id, NINE))
+    records = captured.records()
+    assert len(records) >= 2
+    for record in records:
+        assert (record["schedule_id"], record["run_id"]) == (sched.id, result["run_id"])
     [summary] = captured.records("run_summary")
     assert {
         "tenant": summary["tenant"],
