@@ -13,6 +13,11 @@
 system pause, and the thread (deleted, or its new state written). Counters and
 history therefore always agree. If the schedule was deleted mid-run, the run and
 thread are still finished without it.
+
+**Reads are owner-scoped by key.** A run's partition is (tenant, user, schedule) and
+its thread index entry is (tenant, user, thread); every read takes the caller's
+:class:`~chalicelib.domain.models.Principal`, so another user's runs are never read,
+not read-then-filtered.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from chalicelib.adapters.dynamodb_common import (
     transact,
 )
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
-from chalicelib.domain.models import Run, Schedule
+from chalicelib.domain.models import Principal, Run, Schedule
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
 from infra.tables import GSI1, GSI2
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 
 class DynamoDBRunStore:
@@ -244,15 +249,15 @@ class DynamoDBRunStore:
 
     @aws_errors_unavailable
     def list_for_schedule(
-        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
+        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> list[Run]:
+        """The caller's runs of one schedule (deleted schedules included), newest first."""
+        pk = codec.runs_pk(principal.tenant_id, principal.user_id, schedule_id)
         return self._page(
             {
                 "TableName": self._table,
                 "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.runs_pk(tenant_id, schedule_id))
-                },
+                "ExpressionAttributeValues": {":pk": codec.s(pk)},
                 "ScanIndexForward": False,
             },
             offset=offset,
@@ -261,16 +266,15 @@ class DynamoDBRunStore:
 
     @aws_errors_unavailable
     def list_for_thread(
-        self, tenant_id: str, thread_id: str, *, offset: int, limit: int
+        self, principal: Principal, thread_id: str, *, offset: int, limit: int
     ) -> list[Run]:
+        """The runs on the caller's thread ``thread_id``, newest first."""
         return self._page(
             {
                 "TableName": self._table,
                 "IndexName": GSI1,
                 "KeyConditionExpression": "gsi1pk = :pk",
-                "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id))
-                },
+                "ExpressionAttributeValues": {":pk": _thread_runs_pk(principal, thread_id)},
                 "ScanIndexForward": False,
             },
             offset=offset,
@@ -297,7 +301,7 @@ class DynamoDBRunStore:
             "sk": codec.s(codec.schedule_sk(schedule_id)),
         }
         run_key = {
-            "pk": codec.s(codec.runs_pk(tenant_id, schedule_id)),
+            "pk": codec.s(codec.runs_pk(tenant_id, user_id, schedule_id)),
             "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
         }
         request: dict[str, Any] = {
@@ -352,7 +356,7 @@ class DynamoDBRunStore:
     # --- reads for the LangGraph façade -------------------------------------------------------
 
     @aws_errors_unavailable
-    def find_on_thread(self, tenant_id: str, thread_id: str, run_id: str) -> Run | None:
+    def find_on_thread(self, principal: Principal, thread_id: str, run_id: str) -> Run | None:
         """The run ``run_id`` among a thread's runs: the thread's GSI Query, filtered on the id.
 
         Run ids of scheduled fires are uuid5 (not time-ordered), so the GSI sort key
@@ -364,7 +368,7 @@ class DynamoDBRunStore:
             "KeyConditionExpression": "gsi1pk = :pk",
             "FilterExpression": "run_id = :rid",
             "ExpressionAttributeValues": {
-                ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                ":pk": _thread_runs_pk(principal, thread_id),
                 ":rid": codec.s(run_id),
             },
         }
@@ -379,7 +383,7 @@ class DynamoDBRunStore:
     @aws_errors_unavailable
     def list_for_thread_by_status(
         self,
-        tenant_id: str,
+        principal: Principal,
         thread_id: str,
         statuses: frozenset[RunStatus],
         *,
@@ -400,7 +404,7 @@ class DynamoDBRunStore:
                 "FilterExpression": f"#st IN ({', '.join(placeholders)})",
                 "ExpressionAttributeNames": {"#st": "status"},
                 "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                    ":pk": _thread_runs_pk(principal, thread_id),
                     **placeholders,
                 },
                 "ScanIndexForward": False,
@@ -408,6 +412,10 @@ class DynamoDBRunStore:
             offset=offset,
             limit=limit,
         )
+
+
+def _thread_runs_pk(principal: Principal, thread_id: str) -> AttributeValueTypeDef:
+    return codec.s(codec.thread_runs_gsi_pk(principal.tenant_id, principal.user_id, thread_id))
 
 
 def _counter(status: RunStatus) -> str:

@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -78,9 +78,7 @@ from chalicelib.domain.ports import (
     Clock,
     FinishRequest,
     RunInvoker,
-    SchedulerGateway,
 )
-from chalicelib.services.schedules import scheduler_entries
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +152,7 @@ class RunRepository(Protocol):
     def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
     def finish(self, request: FinishRequest) -> None: ...
     def list_for_schedule(
-        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
+        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> list[Run]: ...
 
 
@@ -169,6 +167,10 @@ class Agents(Protocol):
     def assistant(self, graph_id: str) -> AssistantLike | None: ...
     def agent(self, graph_id: str) -> Agent: ...
     def model_info(self, graph_id: str) -> tuple[str | None, str | None]: ...
+
+
+class EntryConverger(Protocol):
+    def converge(self, written: Schedule, *, names: Iterable[str] = ()) -> Schedule | None: ...
 
 
 class Webhooks(Protocol):
@@ -208,7 +210,7 @@ class RunExecutor:
         *,
         runs: RunRepository,
         threads: ThreadFinder,
-        scheduler: SchedulerGateway,
+        entries: EntryConverger,
         agents: Agents,
         webhooks: Webhooks,
         clock: Clock,
@@ -218,7 +220,7 @@ class RunExecutor:
     ) -> None:
         self._runs = runs
         self._threads = threads
-        self._scheduler = scheduler
+        self._entries = entries
         self._agents = agents
         self._webhooks = webhooks
         self._clock = clock
@@ -374,7 +376,7 @@ class RunExecutor:
             )
         )
         if pause is not None:
-            self._disable_entries(schedule, now)
+            self._disable_entries(schedule)
         if schedule.webhook:
             try:
                 self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
@@ -539,11 +541,15 @@ class RunExecutor:
             update["expires_at"] = now + timedelta(hours=self.settings.kept_thread_ttl_hours)
         return thread.model_copy(update=update)
 
-    def _disable_entries(self, schedule: Schedule, now: datetime) -> None:
-        paused = schedule.model_copy(update={"status": ScheduleStatus.PAUSED, "updated_at": now})
+    def _disable_entries(self, schedule: Schedule) -> None:
+        """Bring the entries in line with the record the finish transaction paused.
+
+        ``schedule`` is the record as this fire read it (its entries were enabled);
+        converging re-reads it and writes what it now says — disabled, unless the user
+        resumed it meanwhile, in which case the resume's own write stands.
+        """
         try:
-            for entry in scheduler_entries(paused, now):
-                self._scheduler.update(entry)
+            self._entries.converge(schedule)
         except Exception:
             # The record is PAUSED, so any fire meanwhile is recorded as skipped; the
             # reconciler disables the entries later.
@@ -570,9 +576,7 @@ class RunService:
         self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> tuple[Schedule, list[Run]]:
         schedule = self._schedules.get(principal, schedule_id)
-        runs = self._runs.list_for_schedule(
-            principal.tenant_id, schedule.id, offset=offset, limit=limit
-        )
+        runs = self._runs.list_for_schedule(principal, schedule.id, offset=offset, limit=limit)
         return schedule, runs
 
     def trigger_now(self, principal: Principal, schedule_id: str) -> str:

@@ -38,7 +38,7 @@ def make(container: Any, **changes: Any) -> Any:
 
 
 def history(container: Any, schedule_id: str) -> list[Any]:
-    return container.run_store.list_for_schedule("tenant-a", schedule_id, offset=0, limit=100)
+    return container.run_store.list_for_schedule(ALICE, schedule_id, offset=0, limit=100)
 
 
 def reload(container: Any, schedule_id: str) -> Any:
