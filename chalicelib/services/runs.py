@@ -31,7 +31,6 @@ Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -52,6 +51,7 @@ from chalicelib.agents.base import (
     DeadlineExceeded,
     ModelPrice,
     RunContext,
+    input_messages,
 )
 from chalicelib.domain import cron
 from chalicelib.domain.enums import (
@@ -64,6 +64,13 @@ from chalicelib.domain.enums import (
     ThreadStatus,
 )
 from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.limits import (
+    MAX_ERROR_BYTES,
+    MAX_RESULT_BYTES,
+    MAX_RUN_QUERY_BYTES,
+    bounded_state,
+    clip_text,
+)
 from chalicelib.domain.models import (
     JSONObject,
     Principal,
@@ -83,8 +90,6 @@ from chalicelib.domain.ports import (
 log = logging.getLogger(__name__)
 
 RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
-MAX_RESULT_CHARS = 16 * 1024
-MAX_THREAD_STATE_BYTES = 300 * 1024
 UNWIND_SECONDS = 1.0
 
 
@@ -344,8 +349,8 @@ class RunExecutor:
         finished = run.model_copy(
             update={
                 "status": status,
-                "result": _clip(result),
-                "error_message": error,
+                "result": clip_text(result, MAX_RESULT_BYTES),
+                "error_message": clip_text(error, MAX_ERROR_BYTES),
                 "completed_at": now,
                 "updated_at": now,
                 "usage": usage,
@@ -453,8 +458,7 @@ class RunExecutor:
             return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         if failure is not None:
             log.warning("agent %s failed: %r", schedule.graph_id, failure)
-            text = _clip(str(failure) or type(failure).__name__)
-            return RunStatus.ERROR, None, text, None, used
+            return RunStatus.ERROR, None, str(failure) or type(failure).__name__, None, used
         result: AgentResult = box["result"]
         if self._monotonic() > deadline + UNWIND_SECONDS:
             return timeout
@@ -490,7 +494,7 @@ class RunExecutor:
             thread_id=thread_id or schedule.thread_id,
             graph_id=schedule.graph_id,
             assistant_id=schedule.assistant_id,
-            query=schedule.query_text(),
+            query=clip_text(schedule.query_text(), MAX_RUN_QUERY_BYTES) or "",
             input=schedule.input,
             metadata={
                 **schedule.metadata,
@@ -529,11 +533,21 @@ class RunExecutor:
         status: RunStatus,
         now: datetime,
     ) -> Thread:
+        """The thread after the run: the agent's new state, or — when the run produced
+        none (error, timeout, budget) — the previous state plus the run's input
+        messages, as a LangGraph thread keeps the input of a failed run."""
         update: dict[str, Any] = {
             "status": ThreadStatus.IDLE if status is RunStatus.SUCCESS else ThreadStatus.ERROR,
             "updated_at": now,
             "version": thread.version + 1,
         }
+        if values is None:
+            added = [m.as_json() for m in input_messages(schedule.input)]
+            if added:
+                previous = thread.values or {}
+                kept = previous.get("messages")
+                history = kept if isinstance(kept, list) else []
+                values = {**previous, "messages": [*history, *added]}
         if values is not None:
             update["values"] = bounded_state(values)
             update["state_updated_at"] = now
@@ -618,33 +632,3 @@ def webhook_payload(schedule: Schedule, run: Run) -> dict[str, Any]:
         "total_cost_usd": float(run.usage.cost_usd),
         "thread_id": run.thread_id,
     }
-
-
-def bounded_state(values: JSONObject) -> JSONObject:
-    """Keep a thread's state under DynamoDB's 400 KB item limit.
-
-    The oldest messages go first (a conversation's recent turns matter most). State
-    that is still too large without messages is replaced by a marker rather than
-    failing the finish transaction — the run's own record is what must never be lost.
-    """
-    if _size(values) <= MAX_THREAD_STATE_BYTES:
-        return values
-    messages = values.get("messages")
-    if isinstance(messages, list):
-        kept = list(messages)
-        while kept and _size({**values, "messages": kept}) > MAX_THREAD_STATE_BYTES:
-            kept.pop(0)
-        trimmed = {**values, "messages": kept}
-        if _size(trimmed) <= MAX_THREAD_STATE_BYTES:
-            return trimmed
-    return {"__truncated__": f"thread state exceeded {MAX_THREAD_STATE_BYTES // 1024} KiB"}
-
-
-def _size(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_RESULT_CHARS:
-        return text
-    return text[: MAX_RESULT_CHARS - 1] + "…"

@@ -91,17 +91,20 @@ from chalicelib.domain.errors import (
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
+from chalicelib.domain.limits import (
+    MAX_BLOB_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_NAME_CHARS,
+    MAX_QUERY_BYTES,
+    MAX_WEBHOOK_CHARS,
+    check_size,
+)
 from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
 from chalicelib.domain.ports import Clock, SchedulerEntry, SchedulerGateway
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_CHARS = 255
-MAX_DESCRIPTION_CHARS = 4096
-MAX_QUERY_BYTES = 32 * 1024
-MAX_BLOB_BYTES = 64 * 1024
-MAX_METADATA_BYTES = 16 * 1024
-MAX_WEBHOOK_CHARS = 2048
 UPDATE_ATTEMPTS = 3
 CONVERGE_ROUNDS = 5
 """Re-reads after a Scheduler write before leaving any remaining drift to the reconciler
@@ -576,8 +579,7 @@ class ScheduleService:
             ("metadata", schedule.metadata, MAX_METADATA_BYTES),
             ("extras", schedule.extras, MAX_BLOB_BYTES),
         ):
-            if json_size(value) > cap:
-                raise InvalidRequestError(f"{name} too large: max {cap // 1024} KiB", field=name)
+            check_size(name, value, cap)
         if schedule.webhook is not None:
             validate_webhook_url(schedule.webhook)
 
@@ -641,10 +643,6 @@ def entry_names(schedule_id: str, count: int) -> list[str]:
     return [
         f"sched-{schedule_id}" if i == 0 else f"sched-{schedule_id}-{i + 1}" for i in range(count)
     ]
-
-
-def json_size(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def validate_webhook_url(url: str) -> None:

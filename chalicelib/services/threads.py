@@ -53,6 +53,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.enums import RunStatus, ThreadStatus
 from chalicelib.domain.errors import ConflictError, RunNotFoundError, ScheduleNotFoundError
+from chalicelib.domain.limits import check_thread_metadata
 from chalicelib.domain.models import JSONObject, Principal, Run, Schedule, Thread, new_id
 from chalicelib.domain.ports import Clock
 
@@ -191,10 +192,13 @@ class ThreadService:
         """Create an idle thread with no state.
 
         Raises:
+            InvalidRequestError: ``metadata`` is over its size budget (64 KiB, see
+                ``chalicelib.domain.limits``): the thread's state must still fit next to it.
             ConflictError: ``thread_id`` is taken and ``if_exists`` is not ``do_nothing``.
                 (Another user's thread with that id is indistinguishable from a free
                 id: threads are keyed by tenant and user.)
         """
+        check_thread_metadata(metadata or {})
         now = self._clock.now()
         thread = Thread(
             thread_id=thread_id or self._new_id(),
