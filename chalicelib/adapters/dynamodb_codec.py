@@ -268,8 +268,9 @@ def item_to_schedule(item: Item) -> Schedule:
 # --- runs -----------------------------------------------------------------------------------
 
 # ``status`` (the finish condition, the thread-runs status filter) and ``run_id`` (found on a
-# thread's GSI) are top-level; the rest of the record is one JSON document.
-RUN_DOC_EXCLUDE = frozenset({"run_id", "status"})
+# thread's GSI) are top-level, and so is ``webhook_status``, set after the finish by its own
+# UpdateItem; the rest of the record is one JSON document.
+RUN_DOC_EXCLUDE = frozenset({"run_id", "status", "webhook_status"})
 
 
 def run_to_item(run: Run) -> Item:
@@ -281,6 +282,8 @@ def run_to_item(run: Run) -> Item:
         "status": s(run.status.value),
         "doc": js(run.model_dump(mode="json", exclude=set(RUN_DOC_EXCLUDE))),
     }
+    if run.webhook_status is not None:
+        item["webhook_status"] = s(run.webhook_status)
     if run.thread_id is not None:
         item["gsi1pk"] = s(thread_runs_gsi_pk(run.tenant_id, run.user_id, run.thread_id))
         item["gsi1sk"] = s(f"{ts(run.created_at)}#{run.run_id}")
@@ -296,6 +299,7 @@ def item_to_run(item: Item) -> Run:
             **get_json(item, "doc", {}),
             "run_id": get_s(item, "run_id"),
             "status": get_s(item, "status"),
+            "webhook_status": get_opt_s(item, "webhook_status"),
         }
     )
 

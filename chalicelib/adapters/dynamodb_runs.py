@@ -25,10 +25,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_common import (
     TransactionCancelled,
     aws_errors_unavailable,
+    is_conditional_failure,
     transact,
 )
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
@@ -244,6 +247,24 @@ class DynamoDBRunStore:
             transact(self._client, [self._terminal_put(request.run), *self._thread_items(request)])
         except TransactionCancelled:
             return  # already finished
+
+    @aws_errors_unavailable
+    def record_webhook(self, run: Run, status: str) -> None:
+        """Set ``webhook_status`` on a finished run (not on one that no longer exists)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={
+                    "pk": codec.s(codec.runs_pk(run.tenant_id, run.user_id, run.schedule_id)),
+                    "sk": codec.s(codec.run_sk(run)),
+                },
+                UpdateExpression="SET webhook_status = :w",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":w": codec.s(status)},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
 
     # --- reads ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ run       input (the schedule's, already ≤ 64 KiB)             at the schedule
           metadata (the schedule's + ids)                      at the schedule     17 KiB
           result (the agent's answer)                          truncated           32 KiB
           error message                                        truncated           8 KiB
+          webhook status                                       truncated           1 KiB
 thread    metadata                                             4xx at write        64 KiB
           values (agent state)                                 trimmed at finish   300 KiB
 ========  ===================================================  ==================  ========
@@ -58,6 +59,7 @@ MAX_SCHEDULE_SPEC_BYTES = 320 * KIB
 MAX_RESULT_BYTES = 32 * KIB
 MAX_ERROR_BYTES = 8 * KIB
 MAX_RUN_QUERY_BYTES = MAX_QUERY_BYTES
+MAX_WEBHOOK_STATUS_BYTES = 1 * KIB
 
 # --- threads -------------------------------------------------------------------------------
 MAX_THREAD_METADATA_BYTES = 64 * KIB

@@ -23,8 +23,10 @@
    for stateless ``delete``, its new state written otherwise). Tokens and cost are
    recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
-   call the trigger ever makes). Then the optional webhook, whose failure never
-   changes the run.
+   calls the trigger ever makes, converged like the API's). Then the optional
+   webhook, whose failure never changes the run: its outcome (``delivered``,
+   ``failed: …``, ``refused: …``) is logged with the run id and recorded on the run
+   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook).
 
 Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 """
@@ -68,6 +70,7 @@ from chalicelib.domain.limits import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
     MAX_RUN_QUERY_BYTES,
+    MAX_WEBHOOK_STATUS_BYTES,
     bounded_state,
     clip_text,
 )
@@ -156,6 +159,7 @@ class RunRepository(Protocol):
     def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
     def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
     def finish(self, request: FinishRequest) -> None: ...
+    def record_webhook(self, run: Run, status: str) -> None: ...
     def list_for_schedule(
         self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> list[Run]: ...
@@ -178,8 +182,16 @@ class EntryConverger(Protocol):
     def converge(self, written: Schedule, *, names: Iterable[str] = ()) -> Schedule | None: ...
 
 
+class WebhookOutcome(Protocol):
+    @property
+    def delivered(self) -> bool: ...
+    def summary(self) -> str: ...
+
+
 class Webhooks(Protocol):
-    def send(self, url: str, payload: dict[str, Any]) -> Any: ...
+    def send(self, url: str, payload: dict[str, Any]) -> WebhookOutcome:
+        """Deliver (never raises; see ``chalicelib.services.webhooks``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -383,10 +395,7 @@ class RunExecutor:
         if pause is not None:
             self._disable_entries(schedule)
         if schedule.webhook:
-            try:
-                self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
-            except Exception:
-                log.exception("webhook for %s failed; the run's outcome stands", schedule.id)
+            self._deliver_webhook(schedule.webhook, schedule, finished)
         log.info(
             "run %s of %s at %s: %s ($%s, %d tokens)",
             finished.run_id,
@@ -405,6 +414,27 @@ class RunExecutor:
             cost_usd=str(usage.cost_usd),
             total_tokens=usage.total_tokens,
         )
+
+    def _deliver_webhook(self, url: str, schedule: Schedule, run: Run) -> None:
+        """POST the run; log the outcome with the run id and record it on the run.
+
+        The one extra DynamoDB call (``webhook_status``) is made only for schedules
+        with a webhook, after the finish: the run's outcome is never at stake.
+        """
+        try:
+            outcome = self._webhooks.send(url, webhook_payload(schedule, run))
+            delivered, status = outcome.delivered, outcome.summary()
+        except Exception as exc:  # a sender must not raise; if it does, it failed
+            delivered, status = False, f"failed: {exc}"
+        status = clip_text(status, MAX_WEBHOOK_STATUS_BYTES) or ""
+        if delivered:
+            log.info("webhook of run %s (schedule %s): %s", run.run_id, schedule.id, status)
+        else:
+            log.warning("webhook of run %s (schedule %s): %s", run.run_id, schedule.id, status)
+        try:
+            self._runs.record_webhook(run, status)
+        except Exception:
+            log.exception("could not record the webhook status of run %s", run.run_id)
 
     def _invoke(
         self,

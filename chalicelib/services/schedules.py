@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,6 +77,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from chalicelib.domain import cron
+from chalicelib.domain.addresses import host_refusal
 from chalicelib.domain.enums import (
     OnRunCompleted,
     OverlapPolicy,
@@ -104,6 +106,8 @@ from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
 from chalicelib.domain.ports import Clock, SchedulerEntry, SchedulerGateway
 
 log = logging.getLogger(__name__)
+
+_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9.])?")
 
 UPDATE_ATTEMPTS = 3
 CONVERGE_ROUNDS = 5
@@ -646,7 +650,13 @@ def entry_names(schedule_id: str, count: int) -> list[str]:
 
 
 def validate_webhook_url(url: str) -> None:
-    """Shape check at write time; the address check happens at delivery (after DNS)."""
+    """Shape and address check at write time (see :mod:`chalicelib.domain.addresses`).
+
+    The host must be a valid host name or IP literal; an IP literal (in any spelling a
+    resolver accepts) or ``localhost`` outside public unicast space is refused here,
+    with a 400, instead of failing every delivery later. Names are resolved — and
+    their addresses checked again — at delivery.
+    """
     if len(url) > MAX_WEBHOOK_CHARS:
         raise InvalidRequestError("Webhook URL too long", field="webhook")
     parts = urlsplit(url)
@@ -654,3 +664,17 @@ def validate_webhook_url(url: str) -> None:
         raise InvalidRequestError("Webhook URL must be an absolute https:// URL", field="webhook")
     if parts.username or parts.password:
         raise InvalidRequestError("Webhook URL must not contain credentials", field="webhook")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        host = parts.hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise InvalidRequestError(
+            "Webhook URL has an invalid host or port", field="webhook"
+        ) from None
+    if ":" not in host and not _HOST_NAME.fullmatch(host):
+        raise InvalidRequestError("Webhook URL has an invalid host name", field="webhook")
+    reason = host_refusal(host)
+    if reason is not None:
+        raise InvalidRequestError(
+            f"Webhook URL must point to a public address: {reason}", field="webhook"
+        )

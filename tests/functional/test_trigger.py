@@ -499,10 +499,12 @@ class RecordingWebhooks:
         self.fail = fail
 
     def send(self, url: str, payload: dict[str, Any]) -> Any:
+        from chalicelib.services.webhooks import WebhookResult
+
         self.sent.append((url, payload))
         if self.fail:
             raise RuntimeError("receiver exploded")
-        return None
+        return WebhookResult("delivered", status=204)
 
 
 def test_the_webhook_receives_the_finished_run(container: Any, clock: Any) -> None:
@@ -521,13 +523,66 @@ def test_the_webhook_receives_the_finished_run(container: Any, clock: Any) -> No
     assert payload["total_cost_usd"] > 0 and payload["total_tokens"] > 0
 
 
-def test_a_refused_webhook_never_changes_the_run(container: Any, clock: Any) -> None:
-    # localhost resolves to loopback: the real sender refuses it and the run stays a success.
-    sched = make(container, webhook="https://localhost/hook")
+def test_a_refused_webhook_is_logged_and_recorded_but_never_changes_the_run(
+    container: Any, client: Any, api_key: str, clock: Any, caplog: Any
+) -> None:
+    from chalicelib.dependencies import Container
+    from chalicelib.services.webhooks import WebhookSender
+
+    # The name resolves to a private address at delivery: the real sender refuses it.
+    sender = WebhookSender(
+        timeout_seconds=1, resolver=lambda host, _port: {"hooks.example.com": ["10.0.0.7"]}[host]
+    )
+    wired = Container(container.settings, clock=clock, webhooks=sender)
+    sched = make(wired, webhook="https://hooks.example.com/agentcron")
     clock.set(NINE + timedelta(seconds=1))
-    assert deliver(container, sched.id, NINE)["status"] == "success"
+    with caplog.at_level("WARNING", logger="chalicelib.services.runs"):
+        result = deliver(wired, sched.id, NINE)
+    assert result["status"] == "success"
     [run] = history(container, sched.id)
-    assert run.status.value == "success"
+    expected = "refused: hooks.example.com resolves to a non-public address (10.0.0.7)"
+    assert (run.status.value, run.webhook_status) == ("success", expected)
+    [line] = [r.getMessage() for r in caplog.records if "webhook" in r.getMessage()]
+    assert run.run_id in line and expected in line
+    # Visible on the run through the API.
+    [shown] = JSONClient(client, api_key).get(f"/api/v1/schedules/{sched.id}/runs")[1]["runs"]
+    assert shown["webhook_status"] == expected
+
+
+def test_a_delivered_webhook_is_recorded_on_the_run(container: Any, clock: Any) -> None:
+    from chalicelib.dependencies import Container
+
+    hooks = RecordingWebhooks()
+    wired = Container(container.settings, clock=clock, webhooks=hooks)
+    sched = make(wired, webhook="https://hooks.example.com/agentcron")
+    clock.set(NINE + timedelta(seconds=1))
+    assert deliver(wired, sched.id, NINE)["status"] == "success"
+    assert history(container, sched.id)[0].webhook_status == "delivered (HTTP 204)"
+
+
+def test_webhooks_to_private_addresses_are_refused_when_saved(
+    container: Any, client: Any, api_key: str
+) -> None:
+    from tests.helpers import SEED_BODY
+
+    api = JSONClient(client, api_key)
+    status, body = api.post("/api/v1/schedules", {**SEED_BODY, "webhook": "https://0x7f.1/hook"})
+    reason = "127.0.0.1 is not a public unicast address"
+    assert (status, body) == (
+        400,
+        {"error": f"Webhook URL must point to a public address: {reason}"},
+    )
+    lg = JSONClient(client, api_key, header="x-api-key")
+    status, body = lg.post(
+        "/runs/crons",
+        {
+            "assistant_id": "agent",
+            "schedule": "0 9 * * *",
+            "webhook": "https://[64:ff9b::a9fe:a9fe]/",
+        },
+    )
+    assert status == 422 and "embeds 169.254.169.254" in body["detail"]
+    assert api.get("/api/v1/schedules")[1]["total"] == 0
 
 
 def test_a_failing_webhook_sender_never_changes_the_run(container: Any, clock: Any) -> None:
@@ -539,4 +594,5 @@ def test_a_failing_webhook_sender_never_changes_the_run(container: Any, clock: A
     clock.set(NINE + timedelta(seconds=1))
     assert deliver(wired, sched.id, NINE)["status"] == "success"
     assert len(hooks.sent) == 1
-    assert history(container, sched.id)[0].status.value == "success"
+    [run] = history(container, sched.id)
+    assert (run.status.value, run.webhook_status) == ("success", "failed: receiver exploded")
