@@ -12,7 +12,8 @@
 ``running``), the schedule's counters / ``last_run_at`` / running marker and any
 system pause, and the thread (deleted, or its new state written). Counters and
 history therefore always agree. If the schedule was deleted mid-run, the run and
-thread are still finished without it.
+thread are still finished without it. ``last_run_at`` never moves backwards: when
+overlapping runs finish out of order, the older one is counted without touching it.
 
 **Reads are owner-scoped by key.** A run's partition is (tenant, user, schedule) and
 its thread index entry is (tenant, user, thread); every read takes the caller's
@@ -154,18 +155,54 @@ class DynamoDBRunStore:
 
     @aws_errors_unavailable
     def finish(self, request: FinishRequest) -> None:
-        run, schedule = request.run, request.schedule
-        if schedule is None:
+        if request.schedule is None:
             self._finish_alone(request)
             return
-        run_item = self._terminal_put(run)
+        run_item = self._terminal_put(request.run)
         thread_items = self._thread_items(request)
+        try:
+            transact(self._client, [run_item, self._schedule_update(request), *thread_items])
+            return
+        except TransactionCancelled as exc:
+            if exc.failed(0):
+                return  # already finished (e.g. swept by the reconciler)
+            if exc.old_item(1) is None:
+                # The schedule was deleted mid-run: finish the run and its thread alone.
+                self._finish_alone(request)
+                return
+        # A later fire finished first: count this run, but leave last_run_at alone.
+        schedule_item = self._schedule_update(request, move_last_run_at=False)
+        try:
+            transact(self._client, [run_item, schedule_item, *thread_items])
+        except TransactionCancelled as exc:
+            if not exc.failed(0):
+                self._finish_alone(request)
+
+    def _schedule_update(
+        self, request: FinishRequest, *, move_last_run_at: bool = True
+    ) -> TransactWriteItemTypeDef:
+        """Counters, running marker and any system pause of the finish transaction.
+
+        ``last_run_at`` only moves forward: the update is conditioned on the stored
+        value being older than this run's fire time, and when overlapping runs finish
+        out of order the later-finishing older run is written again without it (one
+        more transaction, only in that case).
+        """
+        run, schedule = request.run, request.schedule
+        assert schedule is not None
         names: dict[str, str] = {"#tr": "total_runs", "#c": _counter(run.status)}
-        values: dict[str, Any] = {
-            ":one": codec.n(1),
-            ":last": codec.s(codec.ts(run.scheduled_time)),
-        }
-        sets = ["last_run_at = :last"]
+        values: dict[str, Any] = {":one": codec.n(1)}
+        sets: list[str] = []
+        condition = "attribute_exists(pk)"
+        if move_last_run_at:
+            names["#last"] = "last_run_at"
+            values[":last"] = codec.s(codec.ts(run.scheduled_time))
+            values[":null"] = codec.s("NULL")
+            sets.append("#last = :last")
+            condition += (
+                " AND (attribute_not_exists(#last) OR attribute_type(#last, :null)"
+                " OR #last <= :last)"
+            )
         removes: list[str] = []
         if schedule.overlap_policy is OverlapPolicy.SKIP:
             names["#rr"] = "running_run_id"
@@ -189,26 +226,22 @@ class DynamoDBRunStore:
                 "updated_at = :at",
                 "#ver = #ver + :one",
             ]
-        expression = f"ADD #tr :one, #c :one SET {', '.join(sets)}"
+        expression = "ADD #tr :one, #c :one"
+        if sets:
+            expression += f" SET {', '.join(sets)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
-        schedule_item: TransactWriteItemTypeDef = {
+        return {
             "Update": {
                 "TableName": self._table,
                 "Key": self._schedule_key(schedule),
                 "UpdateExpression": expression,
-                "ConditionExpression": "attribute_exists(pk)",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        try:
-            transact(self._client, [run_item, schedule_item, *thread_items])
-        except TransactionCancelled as exc:
-            if exc.failed(0):
-                return  # already finished (e.g. swept by the reconciler)
-            # The schedule was deleted mid-run: finish the run and its thread alone.
-            self._finish_alone(request)
 
     def _terminal_put(self, run: Run) -> TransactWriteItemTypeDef:
         """The run's terminal record, written only over a ``running`` one."""

@@ -11,10 +11,17 @@
    ``skip`` overlap policy, and a stateless run's fresh thread. A duplicate delivery
    finds the claim and does nothing, so each fire runs exactly once however often it
    is delivered. A live marker means overlap: recorded as skipped (``overlap``).
-3. **Agent.** Deadline = min(``timeout_seconds``, Lambda time left − margin). The
-   agent runs in a worker thread; the executor waits until the deadline (plus one
-   second for a call to unwind), so the handler always returns before Lambda's own
-   timeout and records ``timeout`` within deadline + 2 s. Every model call reserves
+3. **Agent.** Deadline = min(``timeout_seconds``, Lambda time left − margin); a
+   timeout's message names which of the two cut the run. The agent runs in a worker
+   thread; the executor waits until the deadline (plus one second for a call to
+   unwind), so the handler always returns before Lambda's own timeout and records
+   ``timeout`` within deadline + 2 s. Then the run is *over* for the agent: its
+   context refuses every further model call, and the worker and any thread the agent
+   started for the run (``ctx.start_thread``) are stopped — a ``RunCancelled`` is
+   raised in them, repeatedly for up to ``STOP_GRACE_SECONDS`` — so nothing of a
+   timed-out run keeps running in the warm container. A thread blocked in a C call
+   stops when the call returns (every provider call has a timeout within the
+   deadline); one that survives is logged, and cannot spend. Every model call reserves
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
@@ -54,6 +61,7 @@ from chalicelib.agents.base import (
     ModelPrice,
     RunContext,
     input_messages,
+    stop_threads,
 )
 from chalicelib.domain import cron
 from chalicelib.domain.enums import (
@@ -94,6 +102,8 @@ log = logging.getLogger(__name__)
 
 RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
 UNWIND_SECONDS = 1.0
+STOP_GRACE_SECONDS = 0.5
+"""How long a run waits for its overrunning agent threads to stop (see ``agents.base``)."""
 
 
 class TriggerEvent(BaseModel):
@@ -206,6 +216,24 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class _Limit:
+    """What bounds a run's agent time: the schedule's timeout or the Lambda's time left."""
+
+    seconds: float
+    lambda_bound: bool
+    margin_seconds: float
+
+    def message(self, schedule: Schedule) -> str:
+        if not self.lambda_bound:
+            return f"run exceeded its timeout of {schedule.timeout_seconds} s"
+        return (
+            f"run stopped after {self.seconds:.0f} s: the trigger Lambda's remaining time "
+            f"(less a {self.margin_seconds:g} s margin to record the outcome) ran out before "
+            f"the schedule's timeout of {schedule.timeout_seconds} s"
+        )
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What the handler returns (and the local dispatcher prints)."""
 
@@ -272,7 +300,7 @@ class RunExecutor:
             if skip is not None:
                 return self._skip(schedule, event, now, skip)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
-        budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
+        budget_seconds, cut_by_lambda = self._deadline_seconds(schedule, remaining_ms, started_mono)
         stuck_after = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
@@ -296,7 +324,8 @@ class RunExecutor:
             return self._skip(schedule, event, now, SkipReason.PAUSED)
         if outcome is ClaimOutcome.OVERLAP:
             return self._skip(schedule, event, now, SkipReason.OVERLAP)
-        return self._run(schedule, run, thread, started_mono + budget_seconds)
+        limit = _Limit(budget_seconds, cut_by_lambda, self.settings.deadline_margin_seconds)
+        return self._run(schedule, run, thread, started_mono + budget_seconds, limit)
 
     # --- check ------------------------------------------------------------------------------
 
@@ -341,7 +370,12 @@ class RunExecutor:
     # --- run --------------------------------------------------------------------------------
 
     def _run(
-        self, schedule: Schedule, run: Run, new_thread: Thread | None, deadline: float
+        self,
+        schedule: Schedule,
+        run: Run,
+        new_thread: Thread | None,
+        deadline: float,
+        limit: _Limit,
     ) -> RunSummary:
         thread = new_thread
         if thread is None and schedule.thread_id is not None:
@@ -349,7 +383,9 @@ class RunExecutor:
         meter = BudgetMeter(
             limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd)
         )
-        status, result, error, values, used = self._invoke(schedule, run, thread, meter, deadline)
+        status, result, error, values, used = self._invoke(
+            schedule, run, thread, meter, deadline, limit
+        )
         now = self._clock.now()
         usage = meter.usage()
         model: str | None
@@ -443,6 +479,7 @@ class RunExecutor:
         thread: Thread | None,
         meter: BudgetMeter,
         deadline: float,
+        limit: _Limit,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -476,9 +513,21 @@ class RunExecutor:
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
         worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
+        overran = worker.is_alive()
+        # The run is over for the agent: no model call may start from here, and every
+        # thread of the run that is still going is stopped.
+        ctx.cancel()
+        survivors = stop_threads([worker, *ctx.threads], grace=STOP_GRACE_SECONDS)
+        if survivors:
+            log.warning(
+                "run %s: agent thread(s) %s still running after the run (blocked outside "
+                "Python); they can no longer start a model call",
+                run.run_id,
+                ", ".join(t.name for t in survivors),
+            )
         used = list(ctx.models_used)
-        timeout = (RunStatus.TIMEOUT, None, self._timeout_message(schedule), None, used)
-        if worker.is_alive():
+        timeout = (RunStatus.TIMEOUT, None, limit.message(schedule), None, used)
+        if overran:
             return timeout
         failure = box.get("error")
         if isinstance(failure, DeadlineExceeded):
@@ -494,19 +543,18 @@ class RunExecutor:
             return timeout
         return RunStatus.SUCCESS, result.output, None, result.values, used
 
-    @staticmethod
-    def _timeout_message(schedule: Schedule) -> str:
-        return f"run exceeded its timeout of {schedule.timeout_seconds} s"
-
     def _deadline_seconds(
         self, schedule: Schedule, remaining_ms: Callable[[], int] | None, started: float
-    ) -> float:
+    ) -> tuple[float, bool]:
+        """Seconds the agent may run, and whether the Lambda's time (not the schedule's
+        timeout) is what bounds them."""
         limit = float(schedule.timeout_seconds)
         if remaining_ms is not None:
             elapsed = self._monotonic() - started
             lambda_left = remaining_ms() / 1000.0 - elapsed - self.settings.deadline_margin_seconds
-            limit = min(limit, lambda_left)
-        return max(limit, 0.0)
+            if lambda_left < limit:
+                return max(lambda_left, 0.0), True
+        return max(limit, 0.0), False
 
     # --- records ----------------------------------------------------------------------------
 

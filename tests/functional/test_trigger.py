@@ -312,6 +312,11 @@ def test_lambda_time_left_bounds_the_deadline(container: Any, clock: Any) -> Non
     assert result["status"] == "timeout"
     [run] = history(container, sched.id)
     assert run.usage.cost_usd == 0 and run.usage.total_tokens == 0
+    # The message names the limit that cut the run: the Lambda's, not the schedule's 600 s.
+    assert run.error_message == (
+        "run stopped after 0 s: the trigger Lambda's remaining time (less a 15 s margin to "
+        "record the outcome) ran out before the schedule's timeout of 600 s"
+    )
 
 
 def test_budget_exceeded_stops_spending_and_pauses_the_schedule(
@@ -596,3 +601,18 @@ def test_a_failing_webhook_sender_never_changes_the_run(container: Any, clock: A
     assert len(hooks.sent) == 1
     [run] = history(container, sched.id)
     assert (run.status.value, run.webhook_status) == ("success", "failed: receiver exploded")
+
+
+def test_last_run_at_never_moves_backwards(container: Any, clock: Any) -> None:
+    """Overlapping runs that finish out of order: the older one is counted, not 'last'."""
+    sched = make(container, cron_expression="* * * * *", overlap_policy=OverlapPolicy.ALLOW)
+    later, earlier = NINE + timedelta(minutes=1), NINE
+    clock.set(later + timedelta(seconds=1))
+    assert deliver(container, sched.id, later)["status"] == "success"
+    assert reload(container, sched.id).last_run_at == later
+    # The 09:00 run (started first, slower) finishes now.
+    assert deliver(container, sched.id, earlier)["status"] == "success"
+    after = reload(container, sched.id)
+    assert after.last_run_at == later
+    assert (after.total_runs, after.successful_runs) == (2, 2)
+    assert_counters_match_history(container, sched.id)
