@@ -9,7 +9,6 @@ threads is alive. (About 2 s each: the deadline and the unwind allowance are rea
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.runs import RunExecutor, TriggerEvent
 from chalicelib.services.schedules import ScheduleDraft
-from tests.helpers import deliver, scheduled_event
+from tests.helpers import assistants_file, deliver, langgraph_assistant, scheduled_event
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -28,18 +27,9 @@ NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
-    from chalicelib.settings import PACKAGE_DIR
-
-    registry = json.loads((PACKAGE_DIR / "agents" / "assistants.json").read_text())
-    registry["runaway"] = {
-        "agent": "langgraph",
-        "graph": "tests.fixtures.graphs:runaway_graph",
-        "model": "demo-1",
-        "max_tokens": 64,
+    return {
+        "ASSISTANTS_FILE": assistants_file(tmp_path, runaway=langgraph_assistant("runaway_graph"))
     }
-    path = tmp_path / "assistants.json"
-    path.write_text(json.dumps(registry))
-    return {"ASSISTANTS_FILE": str(path)}
 
 
 class Spinner:

@@ -21,7 +21,7 @@ from chalicelib.domain.enums import OnRunCompleted
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
 from tests.fixtures import graphs
-from tests.helpers import deliver
+from tests.helpers import assistants_file, deliver, langgraph_assistant
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -30,19 +30,10 @@ KIB = 1024
 
 @pytest.fixture
 def settings_overrides(tmp_path: Path) -> dict[str, Any]:
-    from chalicelib.settings import PACKAGE_DIR
-
-    registry = json.loads((PACKAGE_DIR / "agents" / "assistants.json").read_text())
-    registry["huge"] = {
-        "agent": "langgraph",
-        "graph": "tests.fixtures.graphs:huge_answer_graph",
-        "model": "demo-1",
-        "max_tokens": 64,
-    }
-    path = tmp_path / "assistants.json"
-    path.write_text(json.dumps(registry))
     graphs.reset()
-    return {"ASSISTANTS_FILE": str(path)}
+    return {
+        "ASSISTANTS_FILE": assistants_file(tmp_path, huge=langgraph_assistant("huge_answer_graph"))
+    }
 
 
 def lg(client: Any, key: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
