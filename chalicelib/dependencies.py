@@ -278,7 +278,7 @@ class Container:
         return RunExecutor(
             runs=self.run_store,
             threads=self.thread_store,
-            scheduler=self.scheduler_gateway,
+            entries=self.schedule_service.sync,
             agents=self.agent_catalog,
             webhooks=self.webhooks,
             clock=self.clock,
@@ -308,6 +308,7 @@ class Container:
             schedules=self.schedule_store,
             runs=self.run_store,
             scheduler=self.scheduler_gateway,
+            sync=self.schedule_service.sync,
             clock=self.clock,
         )
 

@@ -288,6 +288,7 @@ def run_body(run: Run) -> dict[str, Any]:
         "error_message": run.error_message,
         "model_used": run.model_used,
         "provider": run.provider,
+        "webhook_status": run.webhook_status,
     }
     body.update({k: v for k, v in optional.items() if v})
     body["total_tokens"] = run.usage.total_tokens

@@ -25,7 +25,7 @@ def make(container: Any, cron: str = "0 9 * * *") -> Any:
 
 
 def history(container: Any, schedule_id: str) -> list[Any]:
-    return container.run_store.list_for_schedule("tenant-a", schedule_id, offset=0, limit=10)
+    return container.run_store.list_for_schedule(ALICE, schedule_id, offset=0, limit=10)
 
 
 def queue(container: Any, name: str) -> str:

@@ -94,6 +94,19 @@ def metrics_of(document: dict[str, Any]) -> dict[str, float]:
     return values
 
 
+def refusing_webhooks(container: Any) -> Any:
+    """A container whose real webhook sender sees the receiver resolve to a private
+    address at delivery (so it refuses), installed as the functions' container."""
+    from chalicelib import dependencies
+    from chalicelib.dependencies import Container
+    from chalicelib.services.webhooks import WebhookSender
+
+    sender = WebhookSender(timeout_seconds=1, resolver=lambda _host, _port: ["10.0.0.7"])
+    wired = Container(container.settings, clock=container.clock, webhooks=sender)
+    dependencies.override(wired)  # the fixture resets it
+    return wired
+
+
 def make(container: Any, **changes: Any) -> Any:
     values: dict[str, Any] = {
         "name": "report",
@@ -126,7 +139,7 @@ def test_run_outcomes_emit_their_metrics(container: Any, clock: Any, captured: C
 
     ok = make(container)
     assert fire(scheduled_event(container, ok.id, NINE))["status"] == "success"
-    [run] = container.run_store.list_for_schedule("tenant-a", ok.id, offset=0, limit=1)
+    [run] = container.run_store.list_for_schedule(ALICE, ok.id, offset=0, limit=1)
     assert one_document(captured) == {
         "RunsCompleted": 1,
         "FireLateness": 3.0,  # started 3 s after the scheduled time
@@ -231,8 +244,8 @@ def test_overlap_skips_duplicates_deletions_and_bad_events_are_counted(
 def test_a_failed_webhook_is_counted_with_the_run(
     container: Any, clock: Any, captured: Captured
 ) -> None:
-    # localhost resolves to loopback: the real sender refuses it; the run stays a success.
-    sched = make(container, webhook="https://localhost/hook")
+    wired = refusing_webhooks(container)
+    sched = make(wired, webhook="https://hooks.example.com/agentcron")
     clock.set(NINE + timedelta(seconds=1))
     captured.take()
     assert fire(scheduled_event(container, sched.id, NINE))["status"] == "success"
@@ -244,7 +257,8 @@ def test_every_record_of_a_run_carries_its_correlation_keys(
     container: Any, clock: Any, captured: Captured
 ) -> None:
     # A refused webhook is logged during the run, before its summary: it has the keys too.
-    sched = make(container, webhook="https://localhost/hook")
+    wired = refusing_webhooks(container)
+    sched = make(wired, webhook="https://hooks.example.com/agentcron")
     clock.set(NINE + timedelta(seconds=2))
     result = fire(scheduled_event(container, sched.id, NINE))
     records = captured.records()
