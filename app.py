@@ -12,7 +12,7 @@ from typing import Any
 from chalice.app import Chalice, Rate
 
 from chalicelib.api.langgraph import bp as langgraph_crons
-from chalicelib.api.shannon import bp as shannon_schedules
+from chalicelib.api.shannon.routes import bp as shannon_schedules
 from chalicelib.observability import configure_logging
 
 app = Chalice(app_name="agentcron")

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_common import aws_errors_unavailable, is_conditional_failure
 from chalicelib.domain.errors import (
-    ConflictError,
     SchedulingUnavailableError,
+    ThreadAlreadyExistsError,
     ThreadNotFoundError,
 )
 from chalicelib.domain.models import Principal, Thread
@@ -48,7 +48,7 @@ class DynamoDBThreadStore:
             )
         except ClientError as exc:
             if is_conditional_failure(exc):
-                raise ConflictError(f"Thread {thread.thread_id} already exists") from exc
+                raise ThreadAlreadyExistsError(thread.thread_id) from exc
             raise SchedulingUnavailableError(str(exc)) from exc
 
     @aws_errors_unavailable

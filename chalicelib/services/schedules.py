@@ -58,6 +58,7 @@ from chalicelib.domain.errors import (
     BudgetOutOfRangeError,
     ConflictError,
     InvalidRequestError,
+    ScheduleStateConflictError,
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
@@ -168,6 +169,8 @@ class ScheduleChanges:
     timeout_seconds: int | None = None
     overlap_policy: OverlapPolicy | None = None
     webhook: str | None = _UNSET
+    enabled: bool | None = None
+    """True resumes, False pauses (by the user), in the same call; None leaves the state."""
 
     def is_empty(self) -> bool:
         return all(
@@ -314,13 +317,16 @@ class ScheduleService:
         the record this call read, and the write is conditioned on that record's
         version; if another update won the race, the change is recomputed from the new
         record (a few times) rather than overwriting it.
+
+        ``changes.enabled`` then pauses or resumes the schedule if it is not already in
+        that state (a concurrent toggle to the same state is not an error).
         """
         for attempt in range(UPDATE_ATTEMPTS):
             old = self._store.get(principal, schedule_id)
             wanted = changes(old) if callable(changes) else changes
             new = self._apply(old, wanted)
             if new == old:
-                return old
+                return self._set_enabled(principal, old, wanted.enabled)
             now = self._clock.now()
             new = new.model_copy(update={"updated_at": now})
             self._validate(new)
@@ -342,7 +348,20 @@ class ScheduleService:
                 )
                 self._compensate(lambda: self._sync_entries(old, previous=saved))
                 raise
-        return saved
+        return self._set_enabled(principal, saved, wanted.enabled)
+
+    def _set_enabled(
+        self, principal: Principal, schedule: Schedule, enabled: bool | None
+    ) -> Schedule:
+        if enabled is None or enabled == (schedule.status is ScheduleStatus.ACTIVE):
+            return schedule
+        try:
+            if enabled:
+                return self.resume(principal, schedule.id)
+            return self.pause(principal, schedule.id)
+        except ScheduleStateConflictError:
+            # Toggled concurrently to the state asked for: idempotent, not an error.
+            return self._store.get(principal, schedule.id)
 
     def pause(
         self,
