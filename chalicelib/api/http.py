@@ -396,7 +396,8 @@ class Facade:
                         kwargs["query"] = self._validate(query, query_values(request))
                     if body is not None:
                         raw = parse_json(request.raw_body, allow_empty=body_optional)
-                        parsed = None if raw is None else self._validate(body, raw)
+                        empty = raw is None and body_optional
+                        parsed = None if empty else self._validate(body, raw)
                         if "body" in wants:
                             kwargs["body"] = parsed
                     return view(**kwargs)
