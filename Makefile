@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Offline-safe defaults for anything that talks to "AWS" locally.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test lint fmt bench bench-peer clean venv
+.PHONY: run test lint fmt bench bench-peer clean venv openapi fuzz
 
 venv: $(STAMP)
 
@@ -31,6 +31,9 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+openapi: $(STAMP)
+	$(PY) -m chalicelib.api.openapi openapi/
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -489,6 +489,14 @@ def query_values(request: Request) -> dict[str, Any]:
     return out
 
 
+def documented(**schema: Any) -> Any:
+    """JSON Schema keywords for the document only (``minimum``, ``pattern`` …): the
+    façade's own validators enforce them, in the façade's words."""
+    from pydantic import Field
+
+    return Field(json_schema_extra=schema)
+
+
 def checked_text(template: str) -> Callable[[str], str]:
     """An after-validator refusing lone surrogates, worded by ``template`` (``{path}`` is
     filled in by the façade's formatter)."""

@@ -39,6 +39,7 @@ from chalicelib.api.http import (
     Problem,
     checked_json,
     checked_text,
+    documented,
     integer_param,
     quote,
     worded,
@@ -99,7 +100,7 @@ Text = Annotated[
     WrapValidator(worded(BODY + ": {path}: must be a string")),
     AfterValidator(checked_text(BODY + ": {path}: must be valid Unicode text")),
 ]
-RequiredText = Annotated[Text, AfterValidator(_not_blank), Field(pattern=r"\S")]
+RequiredText = Annotated[Text, AfterValidator(_not_blank), documented(pattern=r"\S")]
 
 
 def _timezone(value: str) -> str:
@@ -252,7 +253,7 @@ class PreviewRequest(_Body):
 
     cron_expression: RequiredText
     timezone: Timezone | None = None
-    count: Annotated[Seconds, AfterValidator(_count), Field(ge=1, le=MAX_PREVIEW)] | None = 5
+    count: Annotated[Seconds, AfterValidator(_count), documented(minimum=1, maximum=MAX_PREVIEW)] | None = 5
 
 
 class TriggerRequest(_Body):
@@ -284,7 +285,7 @@ class _Query(BaseModel):
 
 PageSize = Annotated[
     int,
-    Field(ge=-INT32, le=INT32, description="Clamped to 1..100."),
+    documented(minimum=-INT32, maximum=INT32, description="Clamped to 1..100."),
 ]
 
 
@@ -303,12 +304,12 @@ def _status_filter(value: Any) -> str:
 
 
 class ScheduleListQuery(_Query):
-    page: Annotated[int, _page("page", 1, INT32, 1), Field(ge=1, le=INT32)] = 1
+    page: Annotated[int, _page("page", 1, INT32, 1), documented(minimum=1, maximum=INT32)] = 1
     page_size: Annotated[PageSize, _page("page_size", -INT32, INT32, 50)] = 50
     status: Annotated[
         str,
         BeforeValidator(_status_filter),
-        Field(pattern=STATUS_PATTERN, description="ACTIVE, PAUSED or ALL, in any case."),
+        documented(pattern=STATUS_PATTERN, description="ACTIVE, PAUSED or ALL, in any case."),
     ] = ""
 
     @property
@@ -317,7 +318,7 @@ class ScheduleListQuery(_Query):
 
 
 class RunListQuery(_Query):
-    page: Annotated[int, _page("page", 1, INT32, 1), Field(ge=1, le=INT32)] = 1
+    page: Annotated[int, _page("page", 1, INT32, 1), documented(minimum=1, maximum=INT32)] = 1
     page_size: Annotated[PageSize, _page("page_size", -INT32, INT32, 20)] = 20
 
     @property
@@ -326,7 +327,9 @@ class RunListQuery(_Query):
 
 
 class PreviewQuery(_Query):
-    count: Annotated[int, _page("count", 1, MAX_PREVIEW, 5), Field(ge=1, le=MAX_PREVIEW)] = 5
+    count: Annotated[
+        int, _page("count", 1, MAX_PREVIEW, 5), documented(minimum=1, maximum=MAX_PREVIEW)
+    ] = 5
 
 
 # --- errors -----------------------------------------------------------------------------------

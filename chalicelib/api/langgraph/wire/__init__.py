@@ -26,6 +26,7 @@ from chalicelib.api.http import (
     Problem,
     checked_json,
     checked_text,
+    documented,
     integer_param,
     json_problem,
     quote,
@@ -121,8 +122,8 @@ def _offset(value: Any, handler: Any) -> Any:
     return number
 
 
-Limit = Annotated[int, WrapValidator(_limit), Field(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, WrapValidator(_offset), Field(ge=0)]
+Limit = Annotated[int, WrapValidator(_limit), documented(minimum=1, maximum=MAX_LIMIT)]
+Offset = Annotated[int, WrapValidator(_offset), documented(minimum=0)]
 
 
 def thread_ref(value: Any) -> str:
@@ -157,7 +158,7 @@ def query_int(name: str, default: int, low: int, high: int | None) -> Any:
             raise PydanticCustomError("worded", f"{name}: must be {bound}")
         return number
 
-    return Annotated[int, BeforeValidator(parse), Field(ge=low, le=top)]
+    return Annotated[int, BeforeValidator(parse), documented(minimum=low, maximum=top)]
 
 
 class Body(BaseModel):

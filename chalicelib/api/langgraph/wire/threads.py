@@ -13,7 +13,6 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from chalicelib.api.langgraph.wire import (
-    MAX_LIMIT,
     SORT_ORDERS,
     Body,
     Id,
@@ -138,7 +137,7 @@ class ThreadCount(Body):
 class ThreadSearch(ThreadCount):
     """``POST /threads/search``: newest first unless ``sort_by`` says otherwise."""
 
-    limit: Limit = Field(10, le=MAX_LIMIT)
+    limit: Limit = 10
     offset: Offset = 0
     sort_by: choice(*THREAD_SORT_BY) | None = None  # type: ignore[valid-type]
     sort_order: choice(*SORT_ORDERS) | None = None  # type: ignore[valid-type]
