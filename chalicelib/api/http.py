@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 # application/x-www-form-urlencoded, and an unsupported type must get the façade's 4xx,
 # not Chalice's 415 envelope.
 ANY_CONTENT_TYPE = ["*/*"]
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 QUOTE_CHARS = 64
 MAX_JSON_DEPTH = 32
 """Nesting allowed in client JSON (objects and arrays); deeper documents are 4xx, not
@@ -321,6 +321,8 @@ class Operation:
     auth: bool
     tags: tuple[str, ...]
     errors: tuple[int, ...]
+    links: Mapping[str, Mapping[str, str]]
+    """OpenAPI links of the success response: operation name → {parameter: expression}."""
 
 
 @dataclass
@@ -359,6 +361,7 @@ class Facade:
         auth: bool = True,
         tags: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
+        links: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
         """Register ``view`` for ``method path`` and record it in the route table."""
 
@@ -378,6 +381,7 @@ class Facade:
                     auth=auth,
                     tags=tags,
                     errors=errors,
+                    links=dict(links or {}),
                 )
             )
 
@@ -404,11 +408,9 @@ class Facade:
 
                 return self.guarded(call, view.__name__)
 
-            content_types = ANY_CONTENT_TYPE if method in ("POST", "PUT", "PATCH") else None
-            options: dict[str, Any] = {"methods": [method]}
-            if content_types:
-                options["content_types"] = content_types
-            self.blueprint.route(path, **options)(endpoint)
+            # Any Content-Type: a body is parsed as JSON by us, and an unexpected type must
+            # not get Chalice's own 415 envelope.
+            self.blueprint.route(path, methods=[method], content_types=ANY_CONTENT_TYPE)(endpoint)
             return view
 
         return decorate

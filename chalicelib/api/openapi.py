@@ -11,7 +11,9 @@ the request model (``requestBody``), the query model (one parameter per field), 
 parameters, the response model per status, and the error statuses (the façade's error
 model). Schemas come from ``pydantic.json_schema.models_json_schema`` with references
 rewritten to ``#/components/schemas``. A response named ``Model[]`` is an array of
-``Model``; ``int`` a bare integer; ``object`` any JSON object.
+``Model``; ``Model[]*`` an array of ``ModelSelection`` — the model with no key required,
+for searches whose ``select`` projects each item; ``int`` a bare integer; ``object`` any
+JSON object.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.api.http import Facade, Operation
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaMode
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -33,11 +38,19 @@ def build(facade: Facade) -> dict[str, Any]:
     from pydantic.json_schema import models_json_schema
 
     names = sorted(_model_names(facade))
-    schemas, defs = models_json_schema(
-        [(facade.model(n), mode) for n, mode in names],  # type: ignore[misc]
-        ref_template="#/components/schemas/{model}",
-    )
-    refs = {(n, mode): schemas[(facade.model(n), mode)] for n, mode in names}
+    pairs: list[tuple[Any, JsonSchemaMode]] = [(facade.model(n), mode) for n, mode in names]
+    schemas, defs = models_json_schema(pairs, ref_template="#/components/schemas/{model}")
+    refs = {(n, mode): schemas[pair] for (n, mode), pair in zip(names, pairs, strict=True)}
+    components = dict(defs.get("$defs", {}))
+    for op in facade.operations:
+        for model in op.responses.values():
+            if model and model.endswith("*"):
+                base = model.removesuffix("[]*")
+                target = components[refs[(base, "serialization")]["$ref"].rsplit("/", 1)[1]]
+                selection = {k: v for k, v in target.items() if k != "required"}
+                selection["title"] = f"{target['title']}Selection"
+                selection["description"] = "With `select`, only the selected keys."
+                components[selection["title"]] = selection
     paths: dict[str, dict[str, Any]] = {}
     for op in facade.operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(facade, op, refs)
@@ -46,7 +59,7 @@ def build(facade: Facade) -> dict[str, Any]:
         "info": {"title": facade.title, "version": API_VERSION},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": dict(sorted(defs.get("$defs", {}).items())),
+            "schemas": dict(sorted(components.items())),
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -55,20 +68,24 @@ def build(facade: Facade) -> dict[str, Any]:
     }
 
 
-def _model_names(facade: Facade) -> set[tuple[str, str]]:
-    names = {(facade.error_model, "serialization")}
+def _model_names(facade: Facade) -> set[tuple[str, JsonSchemaMode]]:
+    names: set[tuple[str, JsonSchemaMode]] = {(facade.error_model, "serialization")}
     for op in facade.operations:
         if op.body:
             names.add((op.body, "validation"))
         for model in op.responses.values():
-            if model and model.removesuffix("[]") not in _PRIMITIVES:
-                names.add((model.removesuffix("[]"), "serialization"))
+            base = (model or "").removesuffix("*").removesuffix("[]")
+            if base and base not in _PRIMITIVES:
+                names.add((base, "serialization"))
     return names
 
 
 def _schema(name: str | None, mode: str, refs: dict[Any, Any]) -> dict[str, Any]:
     if name is None:
         return {}
+    if name.endswith("[]*"):
+        target = _schema(name[:-3], mode, refs)["$ref"]
+        return {"type": "array", "items": {"$ref": f"{target}Selection"}}
     if name.endswith("[]"):
         return {"type": "array", "items": _schema(name[:-2], mode, refs)}
     if name in _PRIMITIVES:
@@ -109,9 +126,12 @@ def _operation(facade: Facade, op: Operation, refs: dict[Any, Any]) -> dict[str,
         else:
             responses[str(status)] = {
                 "description": "OK",
-                "content": {
-                    "application/json": {"schema": _schema(model, "serialization", refs)}
-                },
+                "content": {"application/json": {"schema": _schema(model, "serialization", refs)}},
+            }
+        if op.links:
+            responses[str(status)]["links"] = {
+                target: {"operationId": target, "parameters": dict(parameters)}
+                for target, parameters in sorted(op.links.items())
             }
     error = {
         "content": {

@@ -56,7 +56,10 @@ def test_every_route_is_documented(generated: dict[str, Any]) -> None:
 
 
 def test_the_app_serves_both_documents(client: Any) -> None:
-    for path, name in (("/openapi.json", "langgraph.json"), ("/api/v1/openapi.json", "shannon.json")):
+    for path, name in (
+        ("/openapi.json", "langgraph.json"),
+        ("/api/v1/openapi.json", "shannon.json"),
+    ):
         response = client.http.get(path)
         assert response.status_code == 200
         committed = json.loads((ROOT / "openapi" / name).read_text(encoding="utf-8"))

@@ -61,7 +61,7 @@ def openapi_document() -> Response:
     "POST",
     summary="Search assistants",
     body="assistants.AssistantSearch",
-    responses={200: "assistants.AssistantOut[]"},
+    responses={200: "assistants.AssistantOut[]*"},
     errors=(*AUTH, 422),
     tags=TAGS,
 )

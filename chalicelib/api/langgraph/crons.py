@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from chalicelib.domain.models import Principal, Schedule
 
 TAGS = ("crons",)
+CRON_LINKS = {
+    name: {"cron_id": "$response.body#/cron_id"}
+    for name in ("get_cron", "update_cron", "delete_cron")
+}
 
 
 def _cron(schedule: Schedule) -> Response:
@@ -55,6 +59,7 @@ def _create(principal: Principal, body: cron_wire.CronCreate, thread_id: str | N
     responses={200: "crons.Cron"},
     errors=(*AUTH, 400, 404, 422, 503),
     tags=TAGS,
+    links=CRON_LINKS,
 )
 def create_cron(principal: Principal, body: cron_wire.CronCreate) -> Response:
     return _create(principal, body, None)
@@ -68,6 +73,7 @@ def create_cron(principal: Principal, body: cron_wire.CronCreate) -> Response:
     responses={200: "crons.Cron"},
     errors=(*AUTH, 400, 404, 422, 503),
     tags=TAGS,
+    links=CRON_LINKS,
 )
 def create_thread_cron(
     principal: Principal, thread_id: str, body: cron_wire.ThreadCronCreate
@@ -80,7 +86,7 @@ def create_thread_cron(
     "POST",
     summary="Search crons",
     body="crons.CronSearch",
-    responses={200: "crons.Cron[]"},
+    responses={200: "crons.Cron[]*"},
     errors=(*AUTH, 422),
     tags=TAGS,
 )

@@ -23,7 +23,7 @@ TAGS = ("runs",)
     "POST",
     summary="agentcron: the runs of a cron (metadata.cron_id) or of a thread",
     body="runs.RunSearch",
-    responses={200: "runs.RunOut[]"},
+    responses={200: "runs.RunOut[]*"},
     errors=(*AUTH, 422),
     tags=TAGS,
 )
@@ -52,7 +52,7 @@ def search_runs(principal: Principal, body: run_wire.RunSearch) -> Response:
     "GET",
     summary="The thread's runs, newest first",
     query="runs.RunListQuery",
-    responses={200: "runs.RunOut[]"},
+    responses={200: "runs.RunOut[]*"},
     errors=(*AUTH, 404, 422),
     tags=TAGS,
 )

@@ -25,6 +25,16 @@ TAGS = ("threads",)
     responses={200: "threads.ThreadOut"},
     errors=(*AUTH, 409, 422),
     tags=TAGS,
+    links={
+        name: {"thread_id": "$response.body#/thread_id"}
+        for name in (
+            "get_thread",
+            "get_thread_state",
+            "list_thread_runs",
+            "create_thread_cron",
+            "delete_thread",
+        )
+    },
 )
 def create_thread(principal: Principal, body: thread_wire.ThreadCreate) -> Response:
     thread = container().thread_service.create(
@@ -42,7 +52,7 @@ def create_thread(principal: Principal, body: thread_wire.ThreadCreate) -> Respo
     "POST",
     summary="Search threads",
     body="threads.ThreadSearch",
-    responses={200: "threads.ThreadOut[]"},
+    responses={200: "threads.ThreadOut[]*"},
     errors=(*AUTH, 422),
     tags=TAGS,
 )

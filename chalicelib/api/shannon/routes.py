@@ -148,6 +148,18 @@ TAGS = ("schedules",)
     responses={201: "ScheduleCreated"},
     errors=(*COMMON, 403, 503),
     tags=TAGS,
+    links={
+        name: {"schedule_id": "$response.body#/schedule_id"}
+        for name in (
+            "get_schedule",
+            "update_schedule",
+            "pause_schedule",
+            "resume_schedule",
+            "list_runs",
+            "preview_schedule",
+            "delete_schedule",
+        )
+    },
 )
 def create_schedule(principal: Principal, body: wire_types.ScheduleCreate) -> Response:
     wire = _wire()

@@ -253,7 +253,10 @@ class PreviewRequest(_Body):
 
     cron_expression: RequiredText
     timezone: Timezone | None = None
-    count: Annotated[Seconds, AfterValidator(_count), documented(minimum=1, maximum=MAX_PREVIEW)] | None = 5
+    count: (
+        Annotated[Seconds, AfterValidator(_count), documented(minimum=1, maximum=MAX_PREVIEW)]
+        | None
+    ) = 5
 
 
 class TriggerRequest(_Body):

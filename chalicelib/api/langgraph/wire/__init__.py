@@ -166,13 +166,18 @@ class Body(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
 
-    @model_validator(mode="after")
-    def _bounded_extras(self) -> Any:
-        for key, value in (self.model_extra or {}).items():
-            problem = json_problem({key: value})
-            if problem is not None:
-                raise PydanticCustomError("worded", f"{quote(key, 40)}: {problem}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_extras(cls, data: Any) -> Any:
+        # Keys the model does not declare (kept in a payload, or ignored) are bounded too:
+        # the declared ones are checked by their own types, in their own words.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if key not in cls.model_fields:
+                    problem = json_problem({key: value})
+                    if problem is not None:
+                        raise PydanticCustomError("worded", f"{quote(key, 40)}: {problem}")
+        return data
 
 
 class Out(BaseModel):
