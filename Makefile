@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(PY) -m ruff format .
@@ -34,6 +35,12 @@ fmt: $(STAMP)
 
 openapi: $(STAMP)
 	$(PY) -m chalicelib.api.openapi openapi/
+
+# Schemathesis with a larger budget than make test's (same seed, same checks); prints the
+# number of cases it sent.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-40} FUZZ_STEPS=$${FUZZ_STEPS:-60} \
+		$(PY) -m pytest tests/contract/test_schemathesis.py -p no:cacheprovider -s -q
 
 bench: $(STAMP)
 	$(PY) -m bench

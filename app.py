@@ -26,10 +26,9 @@ app.register_blueprint(shannon_schedules, url_prefix="/api/v1")
 def run_trigger(event: Any, context: Any) -> dict[str, Any]:
     """EventBridge Scheduler's target (and the async target of manual runs)."""
     from chalicelib.dependencies import container
-    from chalicelib.trigger import handle
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return handle(event, remaining, container().run_executor)
+    return container().run_executor.handle(event, remaining)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="reconciler")

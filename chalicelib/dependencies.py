@@ -15,7 +15,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.clock import SystemClock
+from chalicelib.domain.models import SystemClock
 from chalicelib.domain.ports import Clock
 from chalicelib.settings import Settings, settings
 
@@ -29,8 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
-    from chalicelib.agents.catalog import AgentCatalog
-    from chalicelib.agents.registry import AgentFactory, AssistantRegistry
+    from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.reconciler import Reconciler
@@ -236,7 +235,7 @@ class Container:
 
     @functools.cached_property
     def agent_catalog(self) -> AgentCatalog:
-        from chalicelib.agents.catalog import AgentCatalog
+        from chalicelib.agents.registry import AgentCatalog
 
         return AgentCatalog(self.assistants, self.agent_factory)
 
@@ -265,9 +264,7 @@ class Container:
 
     def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
         """The trigger Lambda's body, for in-process invokers (local stack, tests)."""
-        from chalicelib.trigger import handle
-
-        return handle(event, remaining_ms, self.run_executor)
+        return self.run_executor.handle(event, remaining_ms)
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:

@@ -399,8 +399,9 @@ class Facade:
                     if query is not None:
                         kwargs["query"] = self._validate(query, query_values(request))
                     if body is not None:
-                        raw = parse_json(request.raw_body, allow_empty=body_optional)
-                        empty = raw is None and body_optional
+                        # An optional body may be left out; a JSON ``null`` is not left out.
+                        empty = body_optional and not (request.raw_body or b"").strip()
+                        raw = None if empty else parse_json(request.raw_body, allow_empty=False)
                         parsed = None if empty else self._validate(body, raw)
                         if "body" in wants:
                             kwargs["body"] = parsed

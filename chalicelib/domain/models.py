@@ -36,6 +36,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class SystemClock:
+    """The real clock (the :class:`~chalicelib.domain.ports.Clock` port's production side)."""
+
+    def now(self) -> datetime:
+        return utcnow()
+
+
 def new_id() -> str:
     """A time-ordered UUID (version 7) as LangGraph mints: sorting ids sorts by creation."""
     return str(uuid7())

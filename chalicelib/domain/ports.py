@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.enums import PauseReason
 from chalicelib.domain.models import Run, Schedule, Thread
 
 
@@ -55,8 +56,8 @@ class FinishRequest:
     """The thread's new state (kept threads, thread-bound runs) or None."""
     delete_thread_id: str | None
     """A stateless thread to delete in the same transaction."""
-    pause_reason: str | None
-    """Non-None: pause the schedule by the system (e.g. budget_exceeded)."""
+    pause_reason: PauseReason | None
+    """Non-None: pause the schedule by the system."""
     now: datetime
 
 

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.agents.base import (
     Agent,
@@ -55,8 +55,10 @@ from chalicelib.agents.base import (
 )
 from chalicelib.domain import cron
 from chalicelib.domain.enums import (
+    FireOutcome,
     OnRunCompleted,
     OverlapPolicy,
+    PauseReason,
     RunStatus,
     RunTrigger,
     ScheduleStatus,
@@ -190,7 +192,7 @@ class RunSettings:
 class RunSummary:
     """What the handler returns (and the local dispatcher prints)."""
 
-    status: str
+    status: FireOutcome | RunStatus
     schedule_id: str
     scheduled_time: str
     run_id: str | None = None
@@ -199,7 +201,9 @@ class RunSummary:
     total_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out["status"] = str(self.status.value)
+        return out
 
 
 class RunExecutor:
@@ -226,7 +230,29 @@ class RunExecutor:
         self._monotonic = monotonic
         self._sleep = sleep
 
-    # --- entry point ------------------------------------------------------------------------
+    # --- entry points -----------------------------------------------------------------------
+
+    def handle(self, event: Any, remaining_ms: Callable[[], int] | None) -> dict[str, Any]:
+        """The trigger Lambda's body: parse EventBridge Scheduler's delivery, run it.
+
+        A malformed event is logged and dropped (returning normally): raising would only
+        make Lambda retry a message that can never succeed. Infrastructure failures
+        (DynamoDB unavailable) do raise, so the invocation lands in the function's
+        ``OnFailure`` destination; Lambda's own async retries are 0, because a retried
+        agent run would spend its budget twice.
+        """
+        if isinstance(event, str | bytes):
+            try:
+                event = json.loads(event)
+            except ValueError:
+                log.error("dropped a trigger event that is not JSON")
+                return {"status": FireOutcome.DROPPED.value, "reason": "not JSON"}
+        try:
+            parsed = TriggerEvent.model_validate(event)
+        except ValidationError as exc:
+            log.error("dropped a malformed trigger event: %s", exc.errors(include_url=False))
+            return {"status": FireOutcome.DROPPED.value, "reason": "malformed event"}
+        return self.execute(parsed, remaining_ms).as_dict()
 
     def execute(
         self, event: TriggerEvent, remaining_ms: Callable[[], int] | None = None
@@ -243,10 +269,14 @@ class RunExecutor:
         )
         if schedule is None:
             log.info("ignored fire of deleted schedule %s at %s", event.schedule_id, when)
-            return RunSummary("ignored", event.schedule_id, when.isoformat(), reason="deleted")
+            return RunSummary(
+                FireOutcome.IGNORED, event.schedule_id, when.isoformat(), reason="deleted"
+            )
         if existing is not None:
             log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
-            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=existing.run_id)
+            return RunSummary(
+                FireOutcome.DUPLICATE, schedule.id, when.isoformat(), run_id=existing.run_id
+            )
         now = self._clock.now()
         if event.trigger is RunTrigger.SCHEDULE:
             skip = self._skip_reason(schedule, when, now)
@@ -270,9 +300,11 @@ class RunExecutor:
         )
         if outcome is ClaimOutcome.DUPLICATE:
             log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
-            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=run.run_id)
+            return RunSummary(
+                FireOutcome.DUPLICATE, schedule.id, when.isoformat(), run_id=run.run_id
+            )
         if outcome is ClaimOutcome.GONE:
-            return RunSummary("ignored", schedule.id, when.isoformat(), reason="deleted")
+            return RunSummary(FireOutcome.IGNORED, schedule.id, when.isoformat(), reason="deleted")
         if outcome is ClaimOutcome.PAUSED:
             return self._skip(schedule, event, now, SkipReason.PAUSED)
         if outcome is ClaimOutcome.OVERLAP:
@@ -309,7 +341,7 @@ class RunExecutor:
             }
         )
         recorded = self._runs.record_skip(schedule, run)
-        status = "skipped" if recorded else "duplicate"
+        status = FireOutcome.SKIPPED if recorded else FireOutcome.DUPLICATE
         log.info("fire of %s at %s %s (%s)", schedule.id, event.scheduled_time, status, reason)
         return RunSummary(
             status,
@@ -352,7 +384,7 @@ class RunExecutor:
             }
         )
         pause = (
-            "budget_exceeded"
+            PauseReason.BUDGET_EXCEEDED
             if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
             else None
         )
@@ -390,7 +422,7 @@ class RunExecutor:
             usage.total_tokens,
         )
         return RunSummary(
-            status.value,
+            status,
             schedule.id,
             run.scheduled_time.isoformat(),
             run_id=finished.run_id,
