@@ -13,6 +13,7 @@ from chalice.app import Chalice, Rate
 
 from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon.routes import bp as shannon_schedules
+from chalicelib.console.blueprint import bp as console
 from chalicelib.observability import configure_logging
 
 app = Chalice(app_name="agentcron")
@@ -20,6 +21,7 @@ configure_logging()
 
 app.register_blueprint(langgraph_crons)
 app.register_blueprint(shannon_schedules, url_prefix="/api/v1")
+app.register_blueprint(console)
 
 
 @app.lambda_function(name="run_trigger")

@@ -242,6 +242,7 @@ def main() -> int:
                 "",
                 "agentcron is running (local stack).",
                 f"  API          {stack.api_url}",
+                f"  Console      {stack.api_url}/console   (sign in with the API key below)",
                 f"  API key      {stack.api_key}   (tenant {LOCAL_TENANT}, user {LOCAL_USER})",
                 f"  AWS (moto)   {stack.moto_url}",
                 f"  Admin        AWS_ENDPOINT_URL={stack.moto_url} AWS_ACCESS_KEY_ID=local "
