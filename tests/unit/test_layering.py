@@ -30,6 +30,7 @@ def test_app_imports_nothing_local() -> None:
     }
     allowed = {
         "chalicelib.api",
+        "chalicelib.console",
         "chalicelib.dependencies",
         "chalicelib.observability",
         "chalicelib.services",
