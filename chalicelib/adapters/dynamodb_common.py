@@ -1,11 +1,11 @@
-"""Shared DynamoDB plumbing: transactions with conflict retries, error inspection."""
+"""Shared DynamoDB plumbing: paginated queries, transactions with conflict retries, errors."""
 
 from __future__ import annotations
 
 import functools
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,7 +14,7 @@ from chalicelib.domain.errors import SchedulingUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef, TransactWriteItemTypeDef
 
 TRANSACTION_ATTEMPTS = 6
 
@@ -37,6 +37,32 @@ class TransactionCancelled(Exception):
             return None
         item = self.reasons[index].get("Item")
         return dict(item) if item else None
+
+
+def query_items(
+    client: DynamoDBClient,
+    *,
+    max_items: int | None = None,
+    page_size: int | None = None,
+    **query: Any,
+) -> Iterator[dict[str, Any]]:
+    """The items of a Query across its pages (botocore's paginator follows
+    ``LastEvaluatedKey``). Lazy: a caller that stops iterating stops the reads; ``max_items``
+    and ``page_size`` bound them up front."""
+    config: PaginatorConfigTypeDef = {}
+    if max_items is not None:
+        config["MaxItems"] = max_items
+    if page_size is not None:
+        config["PageSize"] = page_size
+    for page in client.get_paginator("query").paginate(**query, PaginationConfig=config):
+        for item in page.get("Items", []):
+            yield dict(item)
+
+
+def query_count(client: DynamoDBClient, **query: Any) -> int:
+    """``Select=COUNT`` over every page of a Query."""
+    pages = client.get_paginator("query").paginate(**query, Select="COUNT")
+    return sum(page.get("Count", 0) for page in pages)
 
 
 def error_code(exc: ClientError) -> str:
