@@ -31,11 +31,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.enums import OnRunCompleted, RunStatus
-from chalicelib.domain.models import Run, Schedule
-from chalicelib.domain.ports import Clock, FinishRequest, SchedulerGateway
+from chalicelib.domain.models import Run
+from chalicelib.domain.ports import Clock, FinishRequest
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
 from chalicelib.services.schedules import scheduler_entries
 
 log = logging.getLogger(__name__)
@@ -45,20 +50,6 @@ STUCK_MESSAGE = (
     "ended by the reconciler after its deadline"
 )
 ENTRY_PREFIX = "sched-"
-
-
-class ScheduleSource(Protocol):
-    def all_schedules(self) -> list[Schedule]: ...
-    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
-
-
-class StuckRuns(Protocol):
-    def stuck(self, now: datetime, *, limit: int) -> list[Run]: ...
-    def finish(self, request: FinishRequest) -> None: ...
-
-
-class ListableScheduler(SchedulerGateway, Protocol):
-    def list_states(self) -> dict[str, bool]: ...
 
 
 @dataclass
@@ -76,9 +67,9 @@ class Reconciler:
     def __init__(
         self,
         *,
-        schedules: ScheduleSource,
-        runs: StuckRuns,
-        scheduler: ListableScheduler,
+        schedules: DynamoDBScheduleStore,
+        runs: DynamoDBRunStore,
+        scheduler: EventBridgeSchedulerGateway,
         clock: Clock,
         batch: int = 100,
     ) -> None:

@@ -40,13 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.agents.base import (
-    Agent,
     AgentResult,
+    Agents,
     BudgetExceeded,
     BudgetMeter,
     DeadlineExceeded,
@@ -80,9 +80,15 @@ from chalicelib.domain.ports import (
     Clock,
     FinishRequest,
     RunInvoker,
-    SchedulerGateway,
+    Webhooks,
 )
 from chalicelib.services.schedules import scheduler_entries
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
 
 log = logging.getLogger(__name__)
 
@@ -134,49 +140,6 @@ def run_id_of(event: TriggerEvent) -> str:
     return scheduled_run_id(event.schedule_id, event.scheduled_time)
 
 
-class ScheduleFinder(Protocol):
-    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
-
-
-class ThreadFinder(Protocol):
-    def find(self, tenant_id: str, user_id: str, thread_id: str) -> Thread | None: ...
-
-
-class RunRepository(Protocol):
-    def load_fire(
-        self,
-        tenant_id: str,
-        user_id: str,
-        schedule_id: str,
-        scheduled_time: datetime,
-        trigger: RunTrigger,
-        run_id: str,
-    ) -> tuple[Schedule | None, Run | None]: ...
-    def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
-    def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
-    def finish(self, request: FinishRequest) -> None: ...
-    def list_for_schedule(
-        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
-    ) -> list[Run]: ...
-
-
-class AssistantLike(Protocol):
-    @property
-    def graph_id(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-
-
-class Agents(Protocol):
-    def assistant(self, graph_id: str) -> AssistantLike | None: ...
-    def agent(self, graph_id: str) -> Agent: ...
-    def model_info(self, graph_id: str) -> tuple[str | None, str | None]: ...
-
-
-class Webhooks(Protocol):
-    def send(self, url: str, payload: dict[str, Any]) -> Any: ...
-
-
 @dataclass(frozen=True)
 class RunSettings:
     max_budget_usd: Decimal
@@ -210,9 +173,9 @@ class RunExecutor:
     def __init__(
         self,
         *,
-        runs: RunRepository,
-        threads: ThreadFinder,
-        scheduler: SchedulerGateway,
+        runs: DynamoDBRunStore,
+        threads: DynamoDBThreadStore,
+        scheduler: EventBridgeSchedulerGateway,
         agents: Agents,
         webhooks: Webhooks,
         clock: Clock,
@@ -588,8 +551,8 @@ class RunService:
     def __init__(
         self,
         *,
-        schedules: ScheduleFinder,
-        runs: RunRepository,
+        schedules: DynamoDBScheduleStore,
+        runs: DynamoDBRunStore,
         invoker: Callable[[], RunInvoker],
         clock: Clock,
     ) -> None:

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain import cron
@@ -63,7 +63,13 @@ from chalicelib.domain.errors import (
     TimeoutOutOfRangeError,
 )
 from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
-from chalicelib.domain.ports import Clock, SchedulerEntry, SchedulerGateway
+from chalicelib.domain.ports import Clock, SchedulerEntry
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.agents.registry import Assistant, AssistantRegistry
 
 log = logging.getLogger(__name__)
 
@@ -84,39 +90,6 @@ class ScheduleLimits:
     default_budget_usd: Decimal
     default_timeout_seconds: int
     max_timeout_seconds: int
-
-
-class AssistantRef(Protocol):
-    @property
-    def graph_id(self) -> str: ...
-    @property
-    def assistant_id(self) -> str: ...
-
-
-class AssistantDirectory(Protocol):
-    def resolve(self, assistant_id_or_graph: str, /) -> AssistantRef | None: ...
-
-
-class ScheduleRepository(Protocol):
-    """The subset of the DynamoDB schedule store the service uses."""
-
-    def create(self, schedule: Schedule, *, limit: int) -> None: ...
-    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
-    def list_for_user(self, principal: Principal) -> list[Schedule]: ...
-    def update(self, schedule: Schedule, *, expected_version: int) -> Schedule: ...
-    def pause(
-        self, principal: Principal, schedule_id: str, *, at: datetime, reason: str | None, by: str
-    ) -> tuple[Schedule, Schedule]: ...
-    def resume(
-        self, principal: Principal, schedule_id: str, *, at: datetime
-    ) -> tuple[Schedule, Schedule]: ...
-    def restore_state(self, previous: Schedule, *, expected_version: int) -> None: ...
-    def delete(self, principal: Principal, schedule_id: str) -> Schedule: ...
-    def restore(self, schedule: Schedule) -> None: ...
-
-
-class ThreadLookup(Protocol):
-    def exists(self, principal: Principal, thread_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -189,13 +162,13 @@ class ScheduleService:
     def __init__(
         self,
         *,
-        store: ScheduleRepository,
-        scheduler: SchedulerGateway,
+        store: DynamoDBScheduleStore,
+        scheduler: EventBridgeSchedulerGateway,
         clock: Clock,
         limits: ScheduleLimits,
-        assistants: AssistantDirectory,
+        assistants: AssistantRegistry,
         default_assistant: str,
-        threads: ThreadLookup | None = None,
+        threads: DynamoDBThreadStore | None = None,
         id_factory: Callable[[], str] = new_id,
     ) -> None:
         self._store = store
@@ -445,7 +418,7 @@ class ScheduleService:
         compiled.check_min_interval(self.limits.min_interval_mins)
         return compiled
 
-    def _resolve_assistant(self, ref: str | None) -> AssistantRef:
+    def _resolve_assistant(self, ref: str | None) -> Assistant:
         wanted = ref if ref is not None else self._default_assistant
         found = self._assistants.resolve(wanted)
         if found is None:
