@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import (
+from chalicelib.adapters.dynamodb_codec import (
     TransactionCancelled,
     aws_errors_unavailable,
     query_items,

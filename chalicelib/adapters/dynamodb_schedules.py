@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import (
+from chalicelib.adapters.dynamodb_codec import (
     TransactionCancelled,
     aws_errors_unavailable,
     is_conditional_failure,
