@@ -33,9 +33,7 @@ def walk(action: Callable[[], Any]) -> dict[str, set[str]]:
         if event == "call":
             name = frame.f_code.co_filename
             if name.startswith(str(ROOT)) and "/tests/" not in name and "/.venv" not in name:
-                seen.setdefault(str(Path(name).relative_to(ROOT)), set()).add(
-                    frame.f_code.co_name
-                )
+                seen.setdefault(str(Path(name).relative_to(ROOT)), set()).add(frame.f_code.co_name)
 
     sys.setprofile(profile)
     threading.setprofile(profile)

@@ -1,5 +1,6 @@
 """Run routes: ``GET /threads/{thread_id}/runs``, ``GET /threads/{thread_id}/runs/{run_id}``
-and ``POST /runs/search`` (by ``metadata.cron_id``: the seed's ``runs.search``)."""
+and ``POST /runs/search`` (by ``metadata.cron_id``: the ``runs.search`` LangGraph's cron
+documentation shows, which ``langgraph_sdk`` 0.4 does not have)."""
 
 from __future__ import annotations
 

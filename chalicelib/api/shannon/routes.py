@@ -1,13 +1,14 @@
-"""Shannon's Schedules API (``/api/v1/schedules``), as the seed document describes it.
+"""Shannon's Schedules API (``/api/v1/schedules``), as Shannon's public REST documentation
+(docs.shannon.run, "Schedules") describes it.
 
 Views parse and format only: each one receives the caller, typed path values and
 validated models (see :class:`chalicelib.api.http.Facade`), calls one service method
 and answers through a response model of :mod:`chalicelib.api.shannon.wire`.
 
-Errors are ``{"error": "<message>"}`` with the seed's status codes, from one table
+Errors are ``{"error": "<message>"}`` with the documented status codes, from one table
 (:data:`ERRORS`): 400 validation, 401 credentials, 403 schedule limit, 404 not found
 (foreign and malformed ids included), 405 method not allowed, 409 pause/resume state
-conflicts, 503 when AWS refused a write (which was rolled back). Beyond the seed:
+conflicts, 503 when AWS refused a write (which was rolled back). Beyond Shannon:
 ``/preview`` endpoints and ``/{id}/trigger`` (run now), on paths Shannon does not use.
 """
 
@@ -304,7 +305,7 @@ def pause_schedule(
     tags=TAGS,
 )
 def resume_schedule(principal: Principal, schedule_id: str) -> Response:
-    # The reason is accepted (and validated) as the seed shows; a resume clears pause_reason.
+    # The reason is accepted (and validated) as Shannon documents; a resume clears it.
     wire = _wire()
     service = container().schedule_service
     schedule = service.resume(principal, schedule_id)

@@ -9,11 +9,12 @@ budget and timeout maxima, the minimum interval) or on the cron engine stay in
 Words: every message is Shannon's (``Invalid request body: <field>: <problem>``,
 ``Schedule name required`` …), produced from pydantic's errors by :func:`message`.
 ``null`` on any field means "absent", as in Shannon's Go decoder: a ``null`` name is
-``Schedule name required``, a ``null`` timezone is UTC.
+``Schedule name required``, a ``null`` timezone is UTC — except ``webhook`` on update,
+where ``null`` removes it.
 
-Responses follow the seed; where Shannon's server or ``shannon-sdk`` uses another key,
-both are emitted (``id`` + ``schedule_id``, ``total`` + ``total_count``). Every schedule
-key is always present; run items omit their empty optional fields, as the seed says.
+Responses follow Shannon's documentation; where Shannon's server or ``shannon-sdk`` uses
+another key, both are emitted (``id`` + ``schedule_id``, ``total`` + ``total_count``).
+Every schedule key is always present; run items omit their empty optional fields, as documented.
 ``next_run_at`` and ``last_run_at`` carry the schedule's timezone offset, every other
 timestamp is UTC ``Z``.
 """
@@ -475,7 +476,7 @@ class ScheduleResumed(_Out):
 
 
 class RunItem(_Out):
-    """One run; the optional fields are omitted when empty (the seed's rule)."""
+    """One run; the optional fields are omitted when empty (Shannon's documented rule)."""
 
     workflow_id: str
     query: str
