@@ -429,6 +429,22 @@ class Facade:
             log.exception("unhandled error in %s", name)
             return self.errors.internal_error()
 
+    def serve_document(self) -> None:
+        """``GET <prefix>/openapi.json``: the façade's OpenAPI document, without a key."""
+
+        @self.route(
+            "/openapi.json",
+            "GET",
+            summary="This document (OpenAPI 3.1)",
+            responses={200: "object"},
+            auth=False,
+            tags=("meta",),
+        )
+        def openapi_document() -> Response:
+            from chalicelib.api import openapi
+
+            return json_response(openapi.served(self))
+
     def install_fallbacks(self) -> None:
         """404 / 405 in the façade's envelope for every path and method it does not serve."""
         served: dict[str, list[str]] = {}

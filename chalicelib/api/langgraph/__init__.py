@@ -13,4 +13,5 @@ from chalicelib.api.langgraph.common import bp, facade
 
 __all__ = ["assistants", "bp", "crons", "facade", "runs", "threads"]
 
+facade.serve_document()
 facade.install_fallbacks()

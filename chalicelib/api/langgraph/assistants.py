@@ -42,21 +42,6 @@ def info() -> Response:
 
 
 @route(
-    "/openapi.json",
-    "GET",
-    summary="This document (OpenAPI 3.1)",
-    responses={200: "object"},
-    auth=False,
-    tags=("meta",),
-)
-def openapi_document() -> Response:
-    from chalicelib.api import openapi
-    from chalicelib.api.langgraph.common import facade
-
-    return json_response(openapi.served(facade))
-
-
-@route(
     "/assistants/search",
     "POST",
     summary="Search assistants",

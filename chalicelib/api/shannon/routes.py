@@ -381,20 +381,6 @@ def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
     return json_response(started.model_dump(mode="json"), 202)
 
 
-@route(
-    "/openapi.json",
-    "GET",
-    summary="This document (OpenAPI 3.1)",
-    responses={200: "object"},
-    auth=False,
-    tags=("meta",),
-)
-def openapi_document() -> Response:
-    from chalicelib.api import openapi
-
-    return json_response(openapi.served(facade))
-
-
 def _preview(
     expression: str, timezone: str, count: int, schedule_id: str | None, end_time: Any
 ) -> Response:
@@ -413,4 +399,5 @@ def _preview(
     return json_response(preview.model_dump(mode="json", exclude_none=schedule_id is None))
 
 
+facade.serve_document()
 facade.install_fallbacks()
