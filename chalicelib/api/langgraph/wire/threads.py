@@ -31,7 +31,7 @@ from chalicelib.domain.enums import ThreadStatus
 from chalicelib.domain.models import Thread
 from chalicelib.services.threads import ThreadQuery, ThreadState
 
-MAX_METADATA_BYTES: Final = 16 * 1024
+MAX_METADATA_BYTES: Final = 64 * 1024
 """Thread metadata bound (an item is at most 400 KB; a thread also holds its state)."""
 MAX_TTL_MINUTES: Final = 10 * 365 * 24 * 60
 THREAD_KEYS: Final = (
