@@ -62,6 +62,7 @@ def run() -> dict[str, float]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     from moto import mock_aws
 
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.clock import FixedClock
     from chalicelib.dependencies import Container
     from chalicelib.domain.models import Principal, Thread, user_message_input
@@ -69,7 +70,6 @@ def run() -> dict[str, float]:
     from chalicelib.services.runs import RunExecutor
     from chalicelib.services.schedules import ScheduleDraft, scheduler_entries
     from chalicelib.settings import Settings
-    from infra.tables import create_schedule_group, create_table
 
     results: dict[str, float] = {}
     with mock_aws():

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, deps: Container | None = None) -> in
                 return 1
             print(f"revoked {args.key_id}")
         elif args.command == "bootstrap":
-            from infra.tables import create_schedule_group, create_table
+            from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
 
             create_table(c.dynamodb, c.settings.TABLE_NAME)
             create_schedule_group(c.scheduler, c.settings.SCHEDULE_GROUP)

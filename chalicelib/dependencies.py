@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.adapters.ssm_secrets import SecretReader
     from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
@@ -68,20 +69,25 @@ class Container:
     # --- AWS clients (lazy) -----------------------------------------------------------------
 
     def _client(
-        self, service: str, *, region_name_override: str | None = None, read_timeout: int = 10
+        self,
+        service: str,
+        *,
+        region_name_override: str | None = None,
+        read_timeout: float | None = None,
     ) -> Any:
         import boto3
         from botocore.config import Config
 
+        s = self.settings
         session: Any = self._session or boto3.session.Session()
         return session.client(
             service,
             endpoint_url=self._endpoint_url,
-            region_name=region_name_override or self.settings.AWS_REGION,
+            region_name=region_name_override or s.AWS_REGION,
             config=Config(
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=5,
-                read_timeout=read_timeout,
+                retries={"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS},
+                connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=read_timeout or s.AWS_READ_TIMEOUT_SECONDS,
                 max_pool_connections=50,
             ),
         )
@@ -100,6 +106,22 @@ class Container:
     def lambda_client(self) -> LambdaClient:
         client: LambdaClient = self._client("lambda")
         return client
+
+    @functools.cached_property
+    def ssm(self) -> Any:
+        return self._client("ssm")
+
+    @functools.cached_property
+    def secrets(self) -> SecretReader:
+        from chalicelib.adapters.ssm_secrets import SecretReader
+
+        return SecretReader(lambda: self.ssm, max_age_seconds=self.settings.SECRETS_CACHE_SECONDS)
+
+    def openai_api_key(self) -> str:
+        """The OpenAI key: from its SSM SecureString when one is named, else the plain
+        setting (local use). Read when an OpenAI agent is first built, not at start-up."""
+        name = self.settings.OPENAI_API_KEY_PARAMETER
+        return self.secrets.get(name) if name else self.settings.OPENAI_API_KEY
 
     @functools.cached_property
     def bedrock_runtime(self) -> Any:
@@ -191,7 +213,7 @@ class Container:
             registry.prices,
             bedrock_client=lambda: self.bedrock_runtime,
             openai_base_url=self.settings.OPENAI_BASE_URL,
-            openai_api_key=self.settings.OPENAI_API_KEY,
+            openai_api_key=self.openai_api_key,
             http_timeout_cap=float(self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS),
         )
 
@@ -224,7 +246,10 @@ class Container:
         from chalicelib.services.auth import ApiKeyService
 
         return ApiKeyService(
-            self.key_store, self.clock, cache_seconds=self.settings.API_KEY_CACHE_SECONDS
+            self.key_store,
+            self.clock,
+            cache_seconds=self.settings.API_KEY_CACHE_SECONDS,
+            negative_cache_seconds=self.settings.API_KEY_NEGATIVE_CACHE_SECONDS,
         )
 
     @functools.cached_property

@@ -39,6 +39,12 @@ class Settings(BaseModel):
     )
     SCHEDULER_ROLE_ARN: str = "arn:aws:iam::000000000000:role/agentcron-local-scheduler"
     SCHEDULER_DLQ_ARN: str = "arn:aws:sqs:us-east-1:000000000000:agentcron-local-dlq"
+    # botocore, per call: the API function sets these low so that a request's worst case
+    # (authentication + up to three writes, each with its retries) ends within its
+    # Lambda timeout, itself below API Gateway's 29 s integration timeout.
+    AWS_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60)
+    AWS_READ_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=900)
+    AWS_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
     SCHEDULER_RETRY_ATTEMPTS: int = Field(default=3, ge=0, le=185)
     SCHEDULER_MAX_EVENT_AGE_SECONDS: int = Field(default=3600, ge=60, le=86400)
 
@@ -64,6 +70,10 @@ class Settings(BaseModel):
     """A deployment's prices, merged over the defaults in chalicelib/agents/prices.json."""
     OPENAI_BASE_URL: str = "https://api.openai.com/v1"
     OPENAI_API_KEY: str = ""
+    """For local use only; deployments set OPENAI_API_KEY_PARAMETER instead."""
+    OPENAI_API_KEY_PARAMETER: str = ""
+    """Name of an SSM SecureString holding the OpenAI key, read at run time (cached)."""
+    SECRETS_CACHE_SECONDS: int = Field(default=300, ge=0)
     BEDROCK_REGION: str = ""
 
     # Threads, webhooks, runs.
@@ -73,6 +83,8 @@ class Settings(BaseModel):
 
     # Auth.
     API_KEY_CACHE_SECONDS: float = Field(default=60.0, ge=0)
+    API_KEY_NEGATIVE_CACHE_SECONDS: float = Field(default=30.0, ge=0)
+    """How long an unknown key is remembered as unknown (no DynamoDB read per retry)."""
 
     LOG_LEVEL: str = "INFO"
 

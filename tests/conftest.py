@@ -1,8 +1,8 @@
 """Shared fixtures: moto-backed AWS, a fresh dependency container, the Chalice test client.
 
 Every test gets empty AWS state (``mock_aws``), the real table and schedule group
-created from ``infra/tables.py``, and a container whose clients are created inside
-the mock. Nothing of ours is patched: tests install a container with
+created from ``chalicelib/adapters/dynamodb_table.py``, and a container whose clients
+are created inside the mock. Nothing of ours is patched: tests install a container with
 ``dependencies.override`` and inject a fixed clock.
 """
 
@@ -27,8 +27,18 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+# Every botocore client of the suite records the calls it makes, attributed to the
+# function (API, trigger, reconciler) whose code made them: tests/deploy/test_iam.py
+# checks them against the deployed policies (see tests/deploy/aws_calls.py).
+os.environ["BOTOCORE_EXPERIMENTAL__PLUGINS"] = "agentcron_calls=tests.deploy.aws_calls"
 
 START = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The IAM tests judge the calls the rest of the suite recorded: they run last."""
+    last = [i for i in items if i.path.name == "test_iam.py"]
+    items[:] = [i for i in items if i.path.name != "test_iam.py"] + last
 
 
 @pytest.fixture
@@ -70,9 +80,9 @@ def clock() -> Any:
 @pytest.fixture
 def container(aws: None, settings: Any, clock: Any) -> Iterator[Any]:
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import InlineRunInvoker
     from chalicelib.dependencies import Container
-    from infra.tables import create_schedule_group, create_table
 
     holder: dict[str, Any] = {}
     invoker = InlineRunInvoker(lambda e, r: holder["c"].trigger_handler(e, r))

@@ -2,7 +2,7 @@
 transactions with conflict retries, and AWS errors as domain errors (one module, so
 that a store's walk is the store and this).
 
-Keys: see ``infra/tables.py``.
+Keys: ``dynamodb_table.py``.
 
 Free-form JSON (inputs, config, context, metadata) is stored as a JSON *string*:
 it round-trips exactly (``1.0`` stays ``1.0``, no float→Decimal conversion, no

@@ -13,8 +13,8 @@ from chalicelib.adapters.dynamodb_codec import (
     is_conditional_failure,
     query_items,
 )
+from chalicelib.adapters.dynamodb_table import GSI1
 from chalicelib.domain.models import ApiKey
-from infra.tables import GSI1
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

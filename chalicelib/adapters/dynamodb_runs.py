@@ -27,10 +27,10 @@ from chalicelib.adapters.dynamodb_codec import (
     query_items,
     transact,
 )
+from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
 from chalicelib.domain.models import Run, Schedule
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
-from infra.tables import GSI1, GSI2
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -36,6 +36,7 @@ from chalicelib.adapters.dynamodb_codec import (
     query_items,
     transact,
 )
+from chalicelib.adapters.dynamodb_table import GSI1
 from chalicelib.domain.enums import PausedBy, ScheduleStatus
 from chalicelib.domain.errors import (
     ConflictError,
@@ -46,7 +47,6 @@ from chalicelib.domain.errors import (
     SchedulingUnavailableError,
 )
 from chalicelib.domain.models import Principal, Schedule
-from infra.tables import GSI1
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -8,19 +8,42 @@ retry policy (a delivery hours late would be a surprise run), and
 ``FlexibleTimeWindow`` OFF. Names are deterministic (``sched-<uuid>[-<n>]``) and
 never contain user text. moto validates none of this, so the cron engine and the
 request models validate everything before we get here.
+
+Every failure to reach the service — an AWS error (``ClientError``) and equally a
+connection failure, timeout or other botocore error (``BotoCoreError``) — becomes
+:class:`~chalicelib.domain.errors.SchedulingUnavailableError`, so the service
+compensates its DynamoDB write and the façades answer 503.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import SchedulingUnavailableError
 from chalicelib.domain.ports import SchedulerEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unreachable_is_unavailable(method: F) -> F:
+    """A botocore error (no connection, timeout…) is the Scheduler being unavailable."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except BotoCoreError as exc:
+            raise SchedulingUnavailableError(f"EventBridge Scheduler: {exc}") from exc
+
+    return cast("F", wrapper)
 
 
 class EventBridgeSchedulerGateway:
@@ -71,6 +94,7 @@ class EventBridgeSchedulerGateway:
             request["EndDate"] = entry.end_date
         return request
 
+    @_unreachable_is_unavailable
     def create(self, entry: SchedulerEntry) -> None:
         try:
             self._client.create_schedule(**self.request(entry))
@@ -82,6 +106,7 @@ class EventBridgeSchedulerGateway:
                 return
             raise SchedulingUnavailableError(f"CreateSchedule {entry.name}: {code}") from exc
 
+    @_unreachable_is_unavailable
     def update(self, entry: SchedulerEntry) -> None:
         try:
             self._client.update_schedule(**self.request(entry))
@@ -92,6 +117,7 @@ class EventBridgeSchedulerGateway:
                 return
             raise SchedulingUnavailableError(f"UpdateSchedule {entry.name}: {code}") from exc
 
+    @_unreachable_is_unavailable
     def list_states(self) -> dict[str, bool]:
         """Every entry of the group: name → enabled (ListSchedules, 100 a page)."""
         states: dict[str, bool] = {}
@@ -109,6 +135,7 @@ class EventBridgeSchedulerGateway:
             code = exc.response.get("Error", {}).get("Code")
             raise SchedulingUnavailableError(f"ListSchedules: {code}") from exc
 
+    @_unreachable_is_unavailable
     def delete(self, name: str) -> None:
         try:
             self._client.delete_schedule(Name=name, GroupName=self._group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import SchedulingUnavailableError
 
@@ -25,5 +25,5 @@ class LambdaRunInvoker:
                 InvocationType="Event",
                 Payload=json.dumps(event, separators=(",", ":")).encode(),
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise SchedulingUnavailableError(f"Invoke: {exc}") from exc

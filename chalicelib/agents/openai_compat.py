@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -71,7 +72,7 @@ class OpenAICompatibleAgent:
         price: ModelPrice,
         max_tokens: int,
         base_url: str,
-        api_key: str,
+        api_key: str | Callable[[], str],
         system: str | None = None,
         temperature: float | None = None,
         max_tokens_param: str = "max_tokens",
@@ -155,8 +156,10 @@ class OpenAICompatibleAgent:
             "Accept": "application/json",
             "User-Agent": "agentcron",
         }
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        # A callable is the deployment's secret reader (SSM, cached there).
+        api_key = self._api_key() if callable(self._api_key) else self._api_key
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
         try:
             with _opener().open(request, timeout=timeout) as response:

@@ -288,6 +288,7 @@ class AgentFactory:
             on the first Bedrock call, never at build time.
         openai_base_url: e.g. ``https://api.openai.com/v1`` or a compatible server.
         openai_api_key: sent as ``Authorization: Bearer``; empty for servers without auth.
+            A callable is asked on every call (a secret read at run time, cached there).
         http_timeout_cap: the longest a single provider call may take, in seconds,
             even when the run has more time left.
     """
@@ -299,7 +300,7 @@ class AgentFactory:
         *,
         bedrock_client: Callable[[], Any],
         openai_base_url: str,
-        openai_api_key: str,
+        openai_api_key: str | Callable[[], str],
         http_timeout_cap: float,
     ) -> None:
         if http_timeout_cap <= 0:

@@ -4,7 +4,7 @@
   every client of the stack is created with moto's endpoint and throw-away
   credentials, so nothing can reach real AWS (the process environment is left
   alone, which also lets tests and benchmarks run a stack in-process);
-* the table and the schedule group are created from ``infra/tables.py``;
+* the table and the schedule group are created from ``chalicelib/adapters/dynamodb_table.py``;
 * the same Chalice app serves the API on ``127.0.0.1:$PORT`` (default 8000) through
   Chalice's own local server (what ``chalice local`` runs), with the ``local``
   stage's environment from ``.chalice/config.json``;
@@ -85,6 +85,16 @@ def start(
     """Start moto, bootstrap AWS resources, the API server and the dispatcher."""
     env = {**stage_environment("local"), "LOG_LEVEL": "WARNING"}
     env.update(os.environ if environ is None else environ)
+    api_key = env.get("AGENTCRON_LOCAL_API_KEY") or DEFAULT_KEY
+    from chalicelib.domain.errors import ConfigurationError
+    from chalicelib.services.auth import MAX_KEY_CHARS, MIN_KEY_CHARS
+
+    if not MIN_KEY_CHARS <= len(api_key) <= MAX_KEY_CHARS:
+        # Checked before anything starts, so the error is one line, not a traceback.
+        raise ConfigurationError(
+            f"AGENTCRON_LOCAL_API_KEY must be {MIN_KEY_CHARS}-{MAX_KEY_CHARS} characters "
+            f"(it has {len(api_key)})"
+        )
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer
@@ -98,12 +108,12 @@ def start(
     _reset_moto(moto_url)
 
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import ThreadRunInvoker
     from chalicelib.dependencies import Container
     from chalicelib.local.dispatcher import Fire, LocalDispatcher
     from chalicelib.local.serialize import serialize_requests
     from chalicelib.settings import Settings
-    from infra.tables import create_schedule_group, create_table
 
     config: Settings = Settings.from_environ(env)
     holder: dict[str, Container] = {}
@@ -130,7 +140,6 @@ def start(
     container.assistants  # noqa: B018 - validate assistants and prices at start-up
     create_table(container.dynamodb, config.TABLE_NAME)
     create_schedule_group(container.scheduler, config.SCHEDULE_GROUP)
-    api_key = env.get("AGENTCRON_LOCAL_API_KEY") or DEFAULT_KEY
     container.api_keys.mint(LOCAL_TENANT, LOCAL_USER, key=api_key, description="make run")
     dependencies.override(container)
 
@@ -235,7 +244,13 @@ def format_run(result: Any, fire: Any = None) -> str:
 def main() -> int:
     port = int(os.environ.get("PORT") or "8000")
     moto_port = int(os.environ.get("MOTO_PORT") or "0")
-    stack = start(port=port, moto_port=moto_port)
+    from chalicelib.domain.errors import AgentcronError
+
+    try:
+        stack = start(port=port, moto_port=moto_port)
+    except AgentcronError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
     print(
         "\n".join(
             [

@@ -6,6 +6,13 @@ digest up, and compares digests with :func:`hmac.compare_digest`. Successful
 lookups are cached in-process for ``API_KEY_CACHE_SECONDS`` (like an API Gateway
 authorizer's result cache) so a request costs its own AWS calls and no more; a
 revocation therefore takes effect within that many seconds.
+
+Unknown and revoked keys are cached too (``API_KEY_NEGATIVE_CACHE_SECONDS``), so a
+client hammering with a bad key costs one DynamoDB read per container and period, not
+one per request; keys that cannot be ours (wrong length) cost none. Both caches are
+bounded (:data:`CACHE_ENTRIES`; the oldest entries go first), so a flood of distinct
+keys cannot grow a container's memory. Minting a key in this process forgets any
+negative entry for it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,6 +37,8 @@ if TYPE_CHECKING:
 KEY_PREFIX = "ac_"
 IDENTIFIER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MAX_KEY_CHARS = 256
+MIN_KEY_CHARS = 16
+CACHE_ENTRIES = 10_000
 
 
 def hash_key(key: str) -> str:
@@ -50,13 +60,16 @@ class ApiKeyService:
         clock: Clock,
         *,
         cache_seconds: float,
+        negative_cache_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._clock = clock
         self._cache_seconds = cache_seconds
+        self._negative_seconds = negative_cache_seconds
         self._monotonic = monotonic
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        # digest -> (principal, or None for a key known to be invalid; expiry)
+        self._cache: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def mint(
@@ -66,8 +79,10 @@ class ApiKeyService:
         check_identifier("tenant", tenant_id)
         check_identifier("user", user_id)
         plaintext = key if key is not None else KEY_PREFIX + secrets.token_urlsafe(32)
-        if not 16 <= len(plaintext) <= MAX_KEY_CHARS:
-            raise InvalidRequestError("an API key must be 16-256 characters")
+        if not MIN_KEY_CHARS <= len(plaintext) <= MAX_KEY_CHARS:
+            raise InvalidRequestError(
+                f"an API key must be {MIN_KEY_CHARS}-{MAX_KEY_CHARS} characters"
+            )
         digest = hash_key(plaintext)
         record = ApiKey(
             key_hash=digest,
@@ -78,6 +93,7 @@ class ApiKeyService:
             description=description,
         )
         self._store.put(record)
+        self._forget(digest)
         return plaintext, record
 
     def revoke(self, tenant_id: str, key_id: str) -> bool:
@@ -93,13 +109,15 @@ class ApiKeyService:
     def authenticate(self, presented: str | None) -> Principal:
         if not presented:
             raise AuthenticationError(missing=True)
-        if len(presented) > MAX_KEY_CHARS:
-            raise AuthenticationError(missing=False)
+        if not MIN_KEY_CHARS <= len(presented) <= MAX_KEY_CHARS:
+            raise AuthenticationError(missing=False)  # cannot be a key: no read
         digest = hash_key(presented)
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get(digest)
         if cached is not None and cached[1] > now:
+            if cached[0] is None:
+                raise AuthenticationError(missing=False)
             return cached[0]
         record = self._store.find(digest)
         if (
@@ -107,12 +125,22 @@ class ApiKeyService:
             or record.revoked_at is not None
             or not hmac.compare_digest(record.key_hash, digest)
         ):
+            self._remember(digest, None, now + self._negative_seconds, self._negative_seconds)
             raise AuthenticationError(missing=False)
         principal = Principal(tenant_id=record.tenant_id, user_id=record.user_id)
-        if self._cache_seconds > 0:
-            with self._lock:
-                self._cache[digest] = (principal, now + self._cache_seconds)
+        self._remember(digest, principal, now + self._cache_seconds, self._cache_seconds)
         return principal
+
+    def _remember(
+        self, digest: str, principal: Principal | None, expires: float, seconds: float
+    ) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._cache[digest] = (principal, expires)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
 
     def _forget(self, digest: str) -> None:
         with self._lock:

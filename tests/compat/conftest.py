@@ -45,11 +45,11 @@ def lg_env() -> Iterator[SharedEnv]:
 
     from app import app
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import InlineRunInvoker
     from chalicelib.clock import FixedClock
     from chalicelib.dependencies import Container
     from chalicelib.settings import Settings
-    from infra.tables import create_schedule_group, create_table
 
     settings = Settings.model_validate(
         {

@@ -77,11 +77,11 @@ def app_env() -> Iterator[dict[str, Any]]:
 
     from app import app
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import InlineRunInvoker
     from chalicelib.clock import FixedClock
     from chalicelib.dependencies import Container
     from chalicelib.settings import Settings
-    from infra.tables import create_schedule_group, create_table
     from tests.conftest import ROOT, START
 
     config = Settings.model_validate(

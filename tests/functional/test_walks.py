@@ -54,8 +54,8 @@ def settings_overrides() -> dict[str, Any]:
 def production_clock(aws: None, settings: Any) -> Iterator[Any]:
     """A container with the system clock (the walk must be production's)."""
     from chalicelib import dependencies
+    from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.dependencies import Container
-    from infra.tables import create_schedule_group, create_table
 
     container = Container(settings)
     create_table(container.dynamodb, settings.TABLE_NAME)

@@ -1,0 +1,181 @@
+"""The template as CloudFormation reads it: Chalice's packaged SAM template, translated
+by ``aws-sam-translator``, lint-clean, acyclic, deployed into moto's CloudFormation, and
+each resource moto cannot create checked here statically."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from chalicelib.adapters.dynamodb_table import TTL_ATTRIBUTE, table_definition
+from tests.deploy.conftest import MOTO_CANNOT_DEPLOY, MOTO_UNSUPPORTED, STAGE, Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lint(template: dict[str, Any], tmp: Path) -> list[str]:
+    """cfn-lint's command line, as a developer runs it (its Python ``lint_all`` took
+    minutes on this template where the CLI takes a second)."""
+    path = tmp / "template.json"
+    path.write_text(json.dumps(template))
+    done = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    matches = json.loads(done.stdout or "[]")
+    return [f"{m['Rule']['Id']}: {m['Message']}" for m in matches if m["Level"] != "Informational"]
+
+
+def test_the_translated_template_lints_clean(
+    sam_template: dict[str, Any], cfn_template: dict[str, Any], tmp_path: Path
+) -> None:
+    assert _lint(cfn_template, tmp_path) == []  # what CloudFormation runs, after the transform
+    assert _lint(sam_template, tmp_path) == []
+
+
+def _references(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if "Ref" in node:
+            found.add(node["Ref"])
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in node:
+            sub = node["Fn::Sub"]
+            text = sub if isinstance(sub, str) else sub[0]
+            found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+        for value in node.values():
+            found |= _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _references(value)
+    return found
+
+
+def test_no_resource_depends_on_itself(cfn_template: dict[str, Any]) -> None:
+    """cfn-lint's E3004 says the same; this is the graph, checked independently."""
+    resources = cfn_template["Resources"]
+    graph = {
+        name: (_references(r.get("Properties", {})) | set(_as_list(r.get("DependsOn", []))))
+        & set(resources)
+        for name, r in resources.items()
+    }
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        assert node not in visiting, f"cycle: {' -> '.join([*path, node])}"
+        if node in done:
+            return
+        visiting.add(node)
+        for nxt in graph[node]:
+            visit(nxt, [*path, node])
+        visiting.discard(node)
+        done.add(node)
+
+    for name in graph:
+        visit(name, [])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_what_moto_cannot_create_is_checked_statically(cfn_template: dict[str, Any]) -> None:
+    from moto.cloudformation.parsing import resource_class_from_type
+
+    resources = cfn_template["Resources"]
+    types = {r["Type"] for r in resources.values()}
+    missing = {t for t in types if resource_class_from_type(t) is None}
+    assert missing | MOTO_CANNOT_DEPLOY == MOTO_UNSUPPORTED
+
+    # moto's CloudFormation ignores the table's TTL specification.
+    ttl = resources["AgentcronTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    invoke_config = resources["RunTriggerInvokeConfig"]["Properties"]
+    assert invoke_config["FunctionName"] == {"Ref": "RunTrigger"}
+    assert invoke_config["MaximumRetryAttempts"] == 0  # a retried run would spend twice
+    destination = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["TriggerFailureQueue", "Arn"]}
+    assert resources["ScheduleGroup"]["Properties"] == {"Name": f"agentcron-{STAGE}"}
+    api = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    paths = api["Properties"]["Body"]["paths"]
+    assert {"/api/v1/schedules", "/runs/crons", "/runs/crons/{cron_id}"} <= set(paths)
+    stage = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage")
+    throttling = stage["Properties"]["MethodSettings"][0]
+    assert throttling["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert throttling["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert stage["Properties"]["StageName"] == "api"
+
+
+def test_the_stack_creates_what_the_functions_are_told(stack: Stack) -> None:
+    out = stack.outputs
+    for function, env in stack.environments.items():
+        assert env["TABLE_NAME"] == out["TableName"] == f"agentcron-{STAGE}", function
+        assert env["SCHEDULE_GROUP"] == out["ScheduleGroupName"]
+        assert env["SCHEDULER_ROLE_ARN"] == out["SchedulerRoleArn"]
+        assert env["SCHEDULER_DLQ_ARN"] == out["SchedulerDeadLetterQueueArn"]
+        # Run now and the Scheduler target invoke the function CloudFormation created.
+        assert env["TRIGGER_FUNCTION_ARN"] == stack.function_arns["run-trigger"]
+        assert "OPENAI_API_KEY" not in env  # secrets are read at run time, by name
+    table = stack.client("dynamodb").describe_table(TableName=out["TableName"])["Table"]
+    definition = table_definition(out["TableName"])
+    assert table["KeySchema"] == definition["KeySchema"]
+    assert sorted(g["IndexName"] for g in table["GlobalSecondaryIndexes"]) == sorted(
+        g["IndexName"] for g in definition["GlobalSecondaryIndexes"]
+    )
+    groups = stack.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/agentcron")
+    retention = {g["logGroupName"]: g.get("retentionInDays") for g in groups["logGroups"]}
+    assert retention == {f"/aws/lambda/{name}": 30 for name in stack.function_names.values()}
+
+
+def test_the_api_function_answers_within_api_gateways_29_seconds(stack: Stack) -> None:
+    """Worst case of a request: authentication plus three writes (write, Scheduler,
+    compensation), each with every botocore attempt timing out and the retry backoff."""
+    env = stack.environments["api"]
+    attempts = int(env["AWS_MAX_ATTEMPTS"])
+    per_attempt = float(env["AWS_CONNECT_TIMEOUT_SECONDS"]) + float(env["AWS_READ_TIMEOUT_SECONDS"])
+    backoff = attempts - 1  # standard mode: at most 1 s before the second attempt
+    worst = 4 * (attempts * per_attempt + backoff)
+    assert worst <= stack.timeouts["api"] < 29
+
+
+def test_production_defaults(stack: Stack) -> None:
+    from infra.template import merge_template
+
+    prod = merge_template("prod")
+    default = prod["Parameters"]["DefaultAssistant"]["Default"]
+    registry = json.loads((ROOT / "chalicelib" / "agents" / "assistants.json").read_text())
+    assert registry[default]["agent"] not in ("demo",)
+    assert prod["Resources"]["RunTrigger"]["Properties"]["Environment"]["Variables"][
+        "DEFAULT_ASSISTANT"
+    ] == {"Ref": "DefaultAssistant"}
+    config = (ROOT / ".chalice" / "config.json").read_text()
+    assert 'OPENAI_API_KEY"' not in config and "sk-" not in config
+    assert stack.environments["run-trigger"]["OPENAI_API_KEY_PARAMETER"].startswith("/")
+
+
+def test_the_package_ships_no_dev_dependency(package: Any) -> None:
+    from infra.package import FORBIDDEN, MAX_ZIP_BYTES
+
+    assert package.bundle.stat().st_size <= MAX_ZIP_BYTES
+    shipped = {name.removesuffix(".py").lower() for name in package.top_level()}
+    assert not shipped & set(FORBIDDEN)
+    assert {"app", "chalicelib", "pydantic", "croniter", "aws_lambda_powertools"} <= shipped
+
+
+def test_stage_configuration_uses_the_table_module_names() -> None:
+    from chalicelib.adapters.dynamodb_table import schedule_group_name, table_name
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage, settings in config["stages"].items():
+        env = settings["environment_variables"]
+        assert env["TABLE_NAME"] == table_name(stage)
+        assert env["SCHEDULE_GROUP"] == schedule_group_name(stage)
