@@ -87,8 +87,8 @@ def app_env() -> Iterator[dict[str, Any]]:
     config = Settings.model_validate(
         {
             "STAGE": "test",
-            "TABLE_NAME": "agentcron-fuzz",
-            "SCHEDULE_GROUP": "agentcron-fuzz",
+            "TABLE_NAME": "agentcron-test",
+            "SCHEDULE_GROUP": "agentcron-test",
             "RUN_INVOKER": "local",
             "API_KEY_CACHE_SECONDS": 60,
         }
