@@ -225,7 +225,8 @@ class ScheduleService:
             tenant_id=principal.tenant_id,
             user_id=principal.user_id,
             origin=draft.origin,
-            name=draft.name,
+            # An unnamed schedule (a LangGraph cron) is named after its agent.
+            name=draft.name or f"cron {assistant.graph_id}"[:MAX_NAME_CHARS],
             description=draft.description,
             cron_expression=draft.cron_expression,
             timezone=draft.timezone,

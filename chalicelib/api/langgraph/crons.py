@@ -37,17 +37,8 @@ def _cron(schedule: Schedule) -> Response:
 def _create(principal: Principal, body: cron_wire.CronCreate, thread_id: str | None) -> Response:
     from chalicelib.domain.models import new_id
 
-    assistant = container().assistants.resolve(body.assistant_id)
-    if assistant is None:
-        from chalicelib.domain.errors import AssistantNotFoundError
-
-        raise AssistantNotFoundError(body.assistant_id)
-    draft = body.draft(
-        cron_id=new_id(),
-        graph_id=assistant.graph_id,
-        assistant_id=assistant.assistant_id,
-        thread_id=thread_id,
-    )
+    # The id is minted here so that the stored config can carry it.
+    draft = body.draft(cron_id=new_id(), thread_id=thread_id)
     return _cron(container().schedule_service.create(principal, draft))
 
 

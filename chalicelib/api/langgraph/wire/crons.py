@@ -7,7 +7,7 @@ LangGraph field        domain ``Schedule``
 =====================  ==========================================================================
 ``cron_id``            ``id`` (minted before the write, so ``config`` can carry it)
 ``assistant_id``       ``assistant_id`` (a graph name resolves to its system assistant UUID) and
-                       ``graph_id``; the derived ``name`` is ``cron <graph_id>``
+                       ``graph_id``; the service names it ``cron <graph_id>``
 ``thread_id``          ``thread_id`` (None: stateless, a new thread per fire)
 ``schedule``           ``cron_expression``, validated by the one cron engine
 ``timezone``           ``timezone``; absent/null is stored as ``UTC`` and echoed as null
@@ -102,7 +102,6 @@ from chalicelib.services.threads import json_contains
 
 MAX_WEBHOOK_CHARS: Final = 65_536
 """The official schema's bound; the domain's own rule (https, ≤ 2 048) is checked after."""
-MAX_NAME_CHARS: Final = 255
 ON_RUN_COMPLETED: Final = ("delete", "keep")
 MULTITASK_STRATEGIES: Final = ("reject", "interrupt", "rollback", "enqueue")
 STREAM_MODES: Final = (
@@ -344,9 +343,9 @@ class CronCreate(_CronFields):
             raise PydanticCustomError("worded", "assistant_id: must not be empty")
         return self
 
-    def draft(
-        self, *, cron_id: str, graph_id: str, assistant_id: str, thread_id: str | None
-    ) -> ScheduleDraft:
+    def draft(self, *, cron_id: str, thread_id: str | None) -> ScheduleDraft:
+        """The new schedule; the service resolves ``assistant_id`` (a UUID or graph name)
+        and names the schedule after the agent."""
         thread_bound = thread_id is not None
         keys = self.payload_keys(self._sent)
         extra = {k: getattr(self, k, None) for k in keys if k not in MAPPED_KEYS}
@@ -358,10 +357,10 @@ class CronCreate(_CronFields):
             # Accepted and echoed, never acted on: a user's own thread is never deleted.
             extra["on_run_completed"] = self.on_run_completed
         return ScheduleDraft(
-            name=f"cron {graph_id}"[:MAX_NAME_CHARS],
+            name="",
             cron_expression=self.schedule,
             timezone=self.timezone or "UTC",
-            assistant=assistant_id,
+            assistant=self.assistant_id,
             input=self.input,
             config=with_cron_id(_plain(self.config), cron_id),
             context=strip_server_owned(self.context or {}),
