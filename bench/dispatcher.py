@@ -78,7 +78,7 @@ def run() -> dict[str, float]:
         starts = []
         for sched in stack.container.schedule_service.list_for_user(principal):
             runs = stack.container.run_store.list_for_schedule(
-                LOCAL_TENANT, sched.id, offset=0, limit=5
+                principal, sched.id, offset=0, limit=5
             )
             starts += [
                 (r.started_at - r.scheduled_time).total_seconds()

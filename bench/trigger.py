@@ -87,7 +87,7 @@ def run() -> dict[str, float]:
         executor = RunExecutor(
             runs=container.run_store,
             threads=container.thread_store,
-            scheduler=container.scheduler_gateway,
+            entries=container.schedule_service.sync,
             agents=_TimedCatalog(container.agent_catalog, agent_seconds),
             webhooks=container.webhooks,
             clock=clock,

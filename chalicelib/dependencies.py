@@ -272,7 +272,7 @@ class Container:
         return RunExecutor(
             runs=self.run_store,
             threads=self.thread_store,
-            scheduler=self.scheduler_gateway,
+            entries=self.schedule_service.sync,
             agents=self.agent_catalog,
             webhooks=self.webhooks,
             clock=self.clock,
@@ -299,6 +299,7 @@ class Container:
             schedules=self.schedule_store,
             runs=self.run_store,
             scheduler=self.scheduler_gateway,
+            sync=self.schedule_service.sync,
             clock=self.clock,
         )
 

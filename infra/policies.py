@@ -23,8 +23,8 @@ Which function makes which call (read from the adapters, confirmed by the record
   ``bedrock:InvokeModel`` (Converse) on the registered models; ``ssm:GetParameter`` of
   the OpenAI key parameter, when one is configured.
 * **Reconciler**: index ``Query``s, the finish transaction for stuck runs,
-  ``ListSchedules`` and ``Create/Update/DeleteSchedule`` (drift repair) with
-  ``iam:PassRole``.
+  ``ListSchedules``, ``GetSchedule`` (every entry is compared whole with its record) and
+  ``Create/Update/DeleteSchedule`` (drift repair) with ``iam:PassRole``.
 """
 
 from __future__ import annotations
@@ -200,7 +200,10 @@ def function_policy(stage: str, function: str, assistants_file: Path) -> dict[st
     elif function == "reconciler":
         statements += [
             _table("Table", stage, ["GetItem", "Query", "UpdateItem", "PutItem", "DeleteItem"]),
-            _schedules(stage, ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"]),
+            # GetSchedule: the sweep compares each entry whole with its record.
+            _schedules(
+                stage, ["GetSchedule", "CreateSchedule", "UpdateSchedule", "DeleteSchedule"]
+            ),
             {
                 # ListSchedules has no resource-level permission: "*" is the only scope.
                 "Sid": "ListSchedules",

@@ -173,3 +173,24 @@ def deliver(
         event, lambda: int((deadline - time.monotonic()) * 1000)
     )
     return result
+
+
+def assistants_file(folder: Any, **extra: dict[str, Any]) -> str:
+    """The default assistant registry plus ``extra`` entries, written under ``folder``."""
+    from chalicelib.settings import PACKAGE_DIR
+
+    registry = json.loads((PACKAGE_DIR / "agents" / "assistants.json").read_text())
+    registry.update(extra)
+    path = folder / "assistants.json"
+    path.write_text(json.dumps(registry))
+    return str(path)
+
+
+def langgraph_assistant(graph: str) -> dict[str, Any]:
+    """A registry entry for a test graph of ``tests.fixtures.graphs``, priced as demo-1."""
+    return {
+        "agent": "langgraph",
+        "graph": f"tests.fixtures.graphs:{graph}",
+        "model": "demo-1",
+        "max_tokens": 64,
+    }

@@ -62,8 +62,14 @@ COUNTER_SK = "COUNTER"
 SCHEDULE_SK_PREFIX = "S#"
 
 
-def runs_pk(tenant_id: str, schedule_id: str) -> str:
-    return f"T#{tenant_id}#R#{schedule_id}"
+# Every key of user-owned data holds the tenant *and* the user (schedules, counters, runs,
+# threads, and the thread-runs index): a read is scoped by its key, so no caller can
+# forget the owner check, and two users of one tenant never share a partition — even
+# when they pick the same client-chosen thread id.
+
+
+def runs_pk(tenant_id: str, user_id: str, schedule_id: str) -> str:
+    return f"T#{tenant_id}#U#{user_id}#R#{schedule_id}"
 
 
 def run_sk(run: Run) -> str:
@@ -79,8 +85,8 @@ def run_sort_key(scheduled_time: datetime, trigger: RunTrigger, run_id: str) -> 
     return f"{ts(scheduled_time)}#M#{run_id}"
 
 
-def thread_runs_gsi_pk(tenant_id: str, thread_id: str) -> str:
-    return f"T#{tenant_id}#TH#{thread_id}"
+def thread_runs_gsi_pk(tenant_id: str, user_id: str, thread_id: str) -> str:
+    return f"T#{tenant_id}#U#{user_id}#TH#{thread_id}"
 
 
 def threads_pk(tenant_id: str, user_id: str) -> str:
@@ -278,21 +284,24 @@ def item_to_schedule(item: Item) -> Schedule:
 # --- runs -----------------------------------------------------------------------------------
 
 # ``status`` (the finish condition, the thread-runs status filter) and ``run_id`` (found on a
-# thread's GSI) are top-level; the rest of the record is one JSON document.
-RUN_DOC_EXCLUDE = frozenset({"run_id", "status"})
+# thread's GSI) are top-level, and so is ``webhook_status``, set after the finish by its own
+# UpdateItem; the rest of the record is one JSON document.
+RUN_DOC_EXCLUDE = frozenset({"run_id", "status", "webhook_status"})
 
 
 def run_to_item(run: Run) -> Item:
     item: Item = {
-        "pk": s(runs_pk(run.tenant_id, run.schedule_id)),
+        "pk": s(runs_pk(run.tenant_id, run.user_id, run.schedule_id)),
         "sk": s(run_sk(run)),
         "type": s("run"),
         "run_id": s(run.run_id),
         "status": s(run.status.value),
         "doc": js(run.model_dump(mode="json", exclude=set(RUN_DOC_EXCLUDE))),
     }
+    if run.webhook_status is not None:
+        item["webhook_status"] = s(run.webhook_status)
     if run.thread_id is not None:
-        item["gsi1pk"] = s(thread_runs_gsi_pk(run.tenant_id, run.thread_id))
+        item["gsi1pk"] = s(thread_runs_gsi_pk(run.tenant_id, run.user_id, run.thread_id))
         item["gsi1sk"] = s(f"{ts(run.created_at)}#{run.run_id}")
     if run.status is RunStatus.RUNNING and run.stuck_after is not None:
         item["gsi2pk"] = s(running_gsi_pk(shard_of(run.run_id)))
@@ -306,6 +315,7 @@ def item_to_run(item: Item) -> Run:
             **get_json(item, "doc", {}),
             "run_id": get_s(item, "run_id"),
             "status": get_s(item, "status"),
+            "webhook_status": get_opt_s(item, "webhook_status"),
         }
     )
 

@@ -12,7 +12,13 @@
 ``running``), the schedule's counters / ``last_run_at`` / running marker and any
 system pause, and the thread (deleted, or its new state written). Counters and
 history therefore always agree. If the schedule was deleted mid-run, the run and
-thread are still finished without it.
+thread are still finished without it. ``last_run_at`` never moves backwards: when
+overlapping runs finish out of order, the older one is counted without touching it.
+
+**Reads are owner-scoped by key.** A run's partition is (tenant, user, schedule) and
+its thread index entry is (tenant, user, thread); every read takes the caller's
+:class:`~chalicelib.domain.models.Principal`, so another user's runs are never read,
+not read-then-filtered.
 """
 
 from __future__ import annotations
@@ -20,21 +26,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_codec import (
     TransactionCancelled,
     aws_errors_unavailable,
+    is_conditional_failure,
     query_items,
     transact,
 )
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
-from chalicelib.domain.models import Run, Schedule
+from chalicelib.domain.models import Principal, Run, Schedule
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 
 class DynamoDBRunStore:
@@ -147,18 +156,54 @@ class DynamoDBRunStore:
 
     @aws_errors_unavailable
     def finish(self, request: FinishRequest) -> None:
-        run, schedule = request.run, request.schedule
-        if schedule is None:
+        if request.schedule is None:
             self._finish_alone(request)
             return
-        run_item = self._terminal_put(run)
+        run_item = self._terminal_put(request.run)
         thread_items = self._thread_items(request)
+        try:
+            transact(self._client, [run_item, self._schedule_update(request), *thread_items])
+            return
+        except TransactionCancelled as exc:
+            if exc.failed(0):
+                return  # already finished (e.g. swept by the reconciler)
+            if exc.old_item(1) is None:
+                # The schedule was deleted mid-run: finish the run and its thread alone.
+                self._finish_alone(request)
+                return
+        # A later fire finished first: count this run, but leave last_run_at alone.
+        schedule_item = self._schedule_update(request, move_last_run_at=False)
+        try:
+            transact(self._client, [run_item, schedule_item, *thread_items])
+        except TransactionCancelled as exc:
+            if not exc.failed(0):
+                self._finish_alone(request)
+
+    def _schedule_update(
+        self, request: FinishRequest, *, move_last_run_at: bool = True
+    ) -> TransactWriteItemTypeDef:
+        """Counters, running marker and any system pause of the finish transaction.
+
+        ``last_run_at`` only moves forward: the update is conditioned on the stored
+        value being older than this run's fire time, and when overlapping runs finish
+        out of order the later-finishing older run is written again without it (one
+        more transaction, only in that case).
+        """
+        run, schedule = request.run, request.schedule
+        assert schedule is not None
         names: dict[str, str] = {"#tr": "total_runs", "#c": _counter(run.status)}
-        values: dict[str, Any] = {
-            ":one": codec.n(1),
-            ":last": codec.s(codec.ts(run.scheduled_time)),
-        }
-        sets = ["last_run_at = :last"]
+        values: dict[str, Any] = {":one": codec.n(1)}
+        sets: list[str] = []
+        condition = "attribute_exists(pk)"
+        if move_last_run_at:
+            names["#last"] = "last_run_at"
+            values[":last"] = codec.s(codec.ts(run.scheduled_time))
+            values[":null"] = codec.s("NULL")
+            sets.append("#last = :last")
+            condition += (
+                " AND (attribute_not_exists(#last) OR attribute_type(#last, :null)"
+                " OR #last <= :last)"
+            )
         removes: list[str] = []
         if schedule.overlap_policy is OverlapPolicy.SKIP:
             names["#rr"] = "running_run_id"
@@ -182,26 +227,22 @@ class DynamoDBRunStore:
                 "updated_at = :at",
                 "#ver = #ver + :one",
             ]
-        expression = f"ADD #tr :one, #c :one SET {', '.join(sets)}"
+        expression = "ADD #tr :one, #c :one"
+        if sets:
+            expression += f" SET {', '.join(sets)}"
         if removes:
             expression += f" REMOVE {', '.join(removes)}"
-        schedule_item: TransactWriteItemTypeDef = {
+        return {
             "Update": {
                 "TableName": self._table,
                 "Key": self._schedule_key(schedule),
                 "UpdateExpression": expression,
-                "ConditionExpression": "attribute_exists(pk)",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        try:
-            transact(self._client, [run_item, schedule_item, *thread_items])
-        except TransactionCancelled as exc:
-            if exc.failed(0):
-                return  # already finished (e.g. swept by the reconciler)
-            # The schedule was deleted mid-run: finish the run and its thread alone.
-            self._finish_alone(request)
 
     def _terminal_put(self, run: Run) -> TransactWriteItemTypeDef:
         """The run's terminal record, written only over a ``running`` one."""
@@ -241,19 +282,37 @@ class DynamoDBRunStore:
         except TransactionCancelled:
             return  # already finished
 
+    @aws_errors_unavailable
+    def record_webhook(self, run: Run, status: str) -> None:
+        """Set ``webhook_status`` on a finished run (not on one that no longer exists)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={
+                    "pk": codec.s(codec.runs_pk(run.tenant_id, run.user_id, run.schedule_id)),
+                    "sk": codec.s(codec.run_sk(run)),
+                },
+                UpdateExpression="SET webhook_status = :w",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":w": codec.s(status)},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
     # --- reads ------------------------------------------------------------------------------
 
     @aws_errors_unavailable
     def list_for_schedule(
-        self, tenant_id: str, schedule_id: str, *, offset: int, limit: int
+        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> list[Run]:
+        """The caller's runs of one schedule (deleted schedules included), newest first."""
+        pk = codec.runs_pk(principal.tenant_id, principal.user_id, schedule_id)
         return self._page(
             {
                 "TableName": self._table,
                 "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.runs_pk(tenant_id, schedule_id))
-                },
+                "ExpressionAttributeValues": {":pk": codec.s(pk)},
                 "ScanIndexForward": False,
             },
             offset=offset,
@@ -262,16 +321,15 @@ class DynamoDBRunStore:
 
     @aws_errors_unavailable
     def list_for_thread(
-        self, tenant_id: str, thread_id: str, *, offset: int, limit: int
+        self, principal: Principal, thread_id: str, *, offset: int, limit: int
     ) -> list[Run]:
+        """The runs on the caller's thread ``thread_id``, newest first."""
         return self._page(
             {
                 "TableName": self._table,
                 "IndexName": GSI1,
                 "KeyConditionExpression": "gsi1pk = :pk",
-                "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id))
-                },
+                "ExpressionAttributeValues": {":pk": _thread_runs_pk(principal, thread_id)},
                 "ScanIndexForward": False,
             },
             offset=offset,
@@ -298,7 +356,7 @@ class DynamoDBRunStore:
             "sk": codec.s(codec.schedule_sk(schedule_id)),
         }
         run_key = {
-            "pk": codec.s(codec.runs_pk(tenant_id, schedule_id)),
+            "pk": codec.s(codec.runs_pk(tenant_id, user_id, schedule_id)),
             "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
         }
         request: dict[str, Any] = {
@@ -345,7 +403,7 @@ class DynamoDBRunStore:
     # --- reads for the LangGraph façade -------------------------------------------------------
 
     @aws_errors_unavailable
-    def find_on_thread(self, tenant_id: str, thread_id: str, run_id: str) -> Run | None:
+    def find_on_thread(self, principal: Principal, thread_id: str, run_id: str) -> Run | None:
         """The run ``run_id`` among a thread's runs: the thread's GSI Query, filtered on the id.
 
         Run ids of scheduled fires are uuid5 (not time-ordered), so the GSI sort key
@@ -357,7 +415,7 @@ class DynamoDBRunStore:
             "KeyConditionExpression": "gsi1pk = :pk",
             "FilterExpression": "run_id = :rid",
             "ExpressionAttributeValues": {
-                ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                ":pk": _thread_runs_pk(principal, thread_id),
                 ":rid": codec.s(run_id),
             },
         }
@@ -368,7 +426,7 @@ class DynamoDBRunStore:
     @aws_errors_unavailable
     def list_for_thread_by_status(
         self,
-        tenant_id: str,
+        principal: Principal,
         thread_id: str,
         statuses: frozenset[RunStatus],
         *,
@@ -389,7 +447,7 @@ class DynamoDBRunStore:
                 "FilterExpression": f"#st IN ({', '.join(placeholders)})",
                 "ExpressionAttributeNames": {"#st": "status"},
                 "ExpressionAttributeValues": {
-                    ":pk": codec.s(codec.thread_runs_gsi_pk(tenant_id, thread_id)),
+                    ":pk": _thread_runs_pk(principal, thread_id),
                     **placeholders,
                 },
                 "ScanIndexForward": False,
@@ -397,6 +455,10 @@ class DynamoDBRunStore:
             offset=offset,
             limit=limit,
         )
+
+
+def _thread_runs_pk(principal: Principal, thread_id: str) -> AttributeValueTypeDef:
+    return codec.s(codec.thread_runs_gsi_pk(principal.tenant_id, principal.user_id, thread_id))
 
 
 def _counter(status: RunStatus) -> str:

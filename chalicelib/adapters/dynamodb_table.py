@@ -12,12 +12,13 @@ item                              pk                      sk
 ================================  ======================  ==================================
 schedule                          ``T#<t>#U#<u>``         ``S#<schedule_id>``
 per-user schedule counter         ``T#<t>#U#<u>``         ``COUNTER``
-run                               ``T#<t>#R#<sched_id>``  ``<scheduled_time>#<kind>[#<run_id>]``
+run                               ``T#<t>#U#<u>#R#<sid>`` ``<scheduled_time>#<kind>[#<run_id>]``
 thread                            ``T#<t>#U#<u>#TH``      ``<thread_id>``
 API key (hash only)               ``KEY#<sha256>``        ``KEY``
 ================================  ======================  ==================================
 
-GSI ``gsi1`` (sparse) indexes runs by thread (``T#<t>#TH#<thread_id>`` / ``<created>#<run_id>``),
+GSI ``gsi1`` (sparse) indexes runs by their owner's thread
+(``T#<t>#U#<u>#TH#<thread_id>`` / ``<created>#<run_id>``),
 API keys by tenant (``T#<t>#KEYS`` / ``<created>#<key_id>``) and every schedule in one of a
 few shards (``SCHEDULES#<n>`` / ``<schedule_id>``) for the reconciler. GSI ``gsi2`` (sparse)
 holds only *running* runs (``RUNNING#<n>`` / ``<stuck_after>#<run_id>``), so the

@@ -13,12 +13,20 @@ Every failure to reach the service — an AWS error (``ClientError``) and equall
 connection failure, timeout or other botocore error (``BotoCoreError``) — becomes
 :class:`~chalicelib.domain.errors.SchedulingUnavailableError`, so the service
 compensates its DynamoDB write and the façades answer 503.
+
+``update`` is an upsert that tolerates concurrent writers: ``UpdateSchedule`` on a
+missing entry falls back to ``CreateSchedule``, and a create that meets an entry
+another writer created meanwhile (``ConflictException``) goes back to updating it.
+``differences`` reads an entry back (``GetSchedule``) and names every field that is
+not what the record says, for the reconciler's whole-entry comparison
+(``ListSchedules`` returns only names and states).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,6 +36,10 @@ from chalicelib.domain.ports import SchedulerEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+UPSERT_ATTEMPTS = 4
+END_DATE_TOLERANCE_SECONDS = 1.0
+"""EndDate is compared to the second: the Scheduler need not keep sub-second precision."""
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,14 +120,69 @@ class EventBridgeSchedulerGateway:
 
     @_unreachable_is_unavailable
     def update(self, entry: SchedulerEntry) -> None:
+        """Write the whole entry, creating it if it is missing (an upsert)."""
+        request = self.request(entry)
+        for _ in range(UPSERT_ATTEMPTS):
+            try:
+                self._client.update_schedule(**request)
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code != "ResourceNotFoundException":
+                    message = f"UpdateSchedule {entry.name}: {code}"
+                    raise SchedulingUnavailableError(message) from exc
+            try:
+                self._client.create_schedule(**request)
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code != "ConflictException":  # created meanwhile: update it
+                    message = f"CreateSchedule {entry.name}: {code}"
+                    raise SchedulingUnavailableError(message) from exc
+        raise SchedulingUnavailableError(f"UpdateSchedule {entry.name}: kept changing")
+
+    @_unreachable_is_unavailable
+    def differences(self, entry: SchedulerEntry) -> list[str]:
+        """The fields of the stored entry that differ from ``entry`` (``["missing"]`` if absent)."""
         try:
-            self._client.update_schedule(**self.request(entry))
+            actual = self._client.get_schedule(Name=entry.name, GroupName=self._group)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code == "ResourceNotFoundException":
-                self._create_strict(entry)
-                return
-            raise SchedulingUnavailableError(f"UpdateSchedule {entry.name}: {code}") from exc
+                return ["missing"]
+            raise SchedulingUnavailableError(f"GetSchedule {entry.name}: {code}") from exc
+        wanted = self.request(entry)
+        have: dict[str, Any] = dict(actual)
+        wanted_target, have_target = wanted["Target"], dict(have.get("Target") or {})
+        differing = [
+            key
+            for key in ("ScheduleExpression", "State", "FlexibleTimeWindow")
+            if have.get(key) != wanted[key]
+        ]
+        if (have.get("ScheduleExpressionTimezone") or "UTC") != wanted[
+            "ScheduleExpressionTimezone"
+        ]:
+            differing.append("ScheduleExpressionTimezone")
+        if not _same_instant(have.get("EndDate"), wanted.get("EndDate")):
+            differing.append("EndDate")
+        differing += [
+            f"Target.{key}"
+            for key in ("Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig")
+            if have_target.get(key) != wanted_target.get(key)
+        ]
+        return differing
+
+    @_unreachable_is_unavailable
+    def target_input(self, name: str) -> str | None:
+        """The entry's ``Target.Input`` (None if the entry is gone)."""
+        try:
+            found = self._client.get_schedule(Name=name, GroupName=self._group)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                return None
+            raise SchedulingUnavailableError(f"GetSchedule {name}: {code}") from exc
+        return found.get("Target", {}).get("Input")
 
     @_unreachable_is_unavailable
     def list_states(self) -> dict[str, bool]:
@@ -145,9 +212,8 @@ class EventBridgeSchedulerGateway:
                 return
             raise SchedulingUnavailableError(f"DeleteSchedule {name}: {code}") from exc
 
-    def _create_strict(self, entry: SchedulerEntry) -> None:
-        try:
-            self._client.create_schedule(**self.request(entry))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            raise SchedulingUnavailableError(f"CreateSchedule {entry.name}: {code}") from exc
+
+def _same_instant(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < END_DATE_TOLERANCE_SECONDS

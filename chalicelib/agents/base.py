@@ -44,6 +44,14 @@ class DeadlineExceeded(Exception):
     """The run's deadline passed; the run ends ``timeout``."""
 
 
+class RunCancelled(BaseException):
+    """Raised inside a run's agent threads that outlive the run (see :func:`stop_threads`).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: an agent's ``except Exception``
+    does not swallow it.
+    """
+
+
 class BudgetExceeded(Exception):
     """The next model call does not fit in the remaining budget.
 
@@ -166,13 +174,30 @@ class RunContext:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     models_used: list[ModelPrice] = field(default_factory=list)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    """Set when the run is over: from then on no model call may start."""
+    threads: list[threading.Thread] = field(default_factory=list)
+    """Threads started for this run (:meth:`start_thread`), stopped with it."""
 
     def time_left(self) -> float:
         return self.deadline - self.monotonic()
 
     def check_deadline(self) -> None:
+        if self.cancelled.is_set():
+            raise DeadlineExceeded("the run is over")
         if self.time_left() <= 0:
             raise DeadlineExceeded("the run's deadline has passed")
+
+    def cancel(self) -> None:
+        """End the run for the agent: every later model call is refused."""
+        self.cancelled.set()
+
+    def start_thread(self, target: Callable[[], object], name: str) -> threading.Thread:
+        """Start a daemon thread that belongs to this run (stopped when the run ends)."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
 
     def begin_call(
         self, price: ModelPrice, prompt_tokens: int, max_output_tokens: int
@@ -268,6 +293,53 @@ def prompt_token_bound(*texts: str) -> int:
     budget is within a few cents of a run's real cost.
     """
     return sum(len(t.encode("utf-8")) + PER_MESSAGE_OVERHEAD_TOKENS for t in texts) or 1
+
+
+# --- stopping a run's threads ----------------------------------------------------------------
+
+
+def interrupt(thread: threading.Thread, exc: type[BaseException] = RunCancelled) -> bool:
+    """Raise ``exc`` in ``thread`` at its next Python instruction.
+
+    CPython's ``PyThreadState_SetAsyncExc``: a thread running Python code stops almost
+    at once; one blocked in a C call (a socket read, a lock wait) stops when that call
+    returns. Like any asynchronous exception it could, in principle, land between a
+    lock's acquire and the ``try`` that releases it, so it is only ever sent to a run's
+    own agent threads that have already outlived the run.
+    """
+    import ctypes
+
+    if thread.ident is None or not thread.is_alive():
+        return False
+    ident = ctypes.c_ulong(thread.ident)
+    found = int(ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, ctypes.py_object(exc)))
+    if found > 1:  # cannot happen for a live ident; undo rather than hit other threads
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)
+        return False
+    return found == 1
+
+
+def stop_threads(
+    threads: Sequence[threading.Thread], *, grace: float, interval: float = 0.02
+) -> list[threading.Thread]:
+    """Interrupt each live thread (again every ``interval``) for at most ``grace`` seconds.
+
+    Returns the threads still alive: ones blocked in a C call that outlasted the grace,
+    or that catch even :class:`RunCancelled`. They can no longer spend — the run's
+    context refuses every model call once cancelled — and end when they return.
+    """
+    current = threading.current_thread()
+    live = [t for t in threads if t.is_alive() and t is not current]
+    end = time.monotonic() + grace
+    while live:
+        for thread in live:
+            interrupt(thread)
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        live[0].join(min(interval, left))
+        live = [t for t in live if t.is_alive()]
+    return live
 
 
 # --- helpers shared by the built-in agents ------------------------------------------------

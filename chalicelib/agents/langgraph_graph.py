@@ -33,10 +33,13 @@ aborts the call *before the request is sent*:
 A refusal is remembered: if the user's node catches the exception and the graph
 carries on, the run still ends with that refusal.
 
-**Deadline.** The graph runs in a daemon worker thread; the agent waits at most the
-time left. At the deadline it closes the handler — every later model call is
-refused, and calls still in flight are booked at their reservation — and raises
-``DeadlineExceeded``. The thread cannot be killed, but it cannot spend either.
+**Deadline.** The graph runs in a daemon thread of the run (``ctx.start_thread``); the
+agent waits at most the time left. At the deadline it closes the handler — every
+later model call is refused, and calls still in flight are booked at their
+reservation — and raises ``DeadlineExceeded``; the run engine then stops the graph's
+thread (see :func:`~chalicelib.agents.base.stop_threads`). Nodes of parallel branches
+run on LangGraph's own pool threads: they cannot spend either, and end when their
+node returns.
 
 **Thread state.** agentcron's thread is the graph's memory (the graph's own
 checkpointer, if it was compiled with one, is dropped so history is not applied
@@ -344,7 +347,7 @@ class LangGraphAgent:
                 done.set()
 
         ctx.check_deadline()
-        threading.Thread(target=run, name=f"langgraph-{self.graph_id}", daemon=True).start()
+        ctx.start_thread(run, name=f"langgraph-{self.graph_id}")
         try:
             while not done.wait(min(max(ctx.time_left(), 0.0), _WAIT_SLICE_SECONDS)):
                 if ctx.time_left() <= 0:

@@ -209,6 +209,9 @@ class Run(BaseModel):
     provider: str | None = None
     usage: Usage = Field(default_factory=Usage)
     attempt: int = 1
+    webhook_status: str | None = None
+    """How the webhook delivery went (``delivered (HTTP 204)``, ``failed: …``,
+    ``refused: …``); None without a webhook, or before the delivery."""
     stuck_after: datetime | None = None
     """While ``running``: past this instant (deadline + grace) the run is stuck — its
     trigger died without finishing it — and the reconciler ends it as ``timeout``."""

@@ -81,10 +81,18 @@ class SchedulerEntry:
     description: str
 
 
+class WebhookOutcome(Protocol):
+    @property
+    def delivered(self) -> bool: ...
+    def summary(self) -> str: ...
+
+
 class Webhooks(Protocol):
     """Delivers a finished run to its webhook (``WebhookSender``; test recorders)."""
 
-    def send(self, url: str, payload: dict[str, Any]) -> Any: ...
+    def send(self, url: str, payload: dict[str, Any]) -> WebhookOutcome:
+        """Deliver (never raises; see ``chalicelib.services.webhooks``)."""
+        ...
 
 
 class RunInvoker(Protocol):

@@ -23,7 +23,6 @@ when the stack stops (Ctrl-C).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalice.local import ChaliceRequestHandler
+from chalice.local import ChaliceRequestHandler, ThreadedHTTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_KEY = "ac_local_dev_key"
@@ -169,17 +168,23 @@ def start(
     threading.Thread(target=reconcile_periodically, name="reconciler", daemon=True).start()
 
     from chalice.cli.factory import CLIFactory
-    from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
     from app import app
 
     chalice_config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="local")
-    if isinstance(app, CustomLocalChalice):  # a second stack in this process (tests)
-        server = LocalDevServer(app, chalice_config, "127.0.0.1", port)
-    else:
-        server = create_local_server(app, chalice_config, "127.0.0.1", port)
-    server.server.RequestHandlerClass = functools.partial(
-        _QuietHandler if quiet else _Handler, app_object=app, config=chalice_config
+    if not isinstance(app, CustomLocalChalice):  # a first stack in this process
+        # What chalice's create_local_server does to the app, without its server: ours
+        # needs a different server class.
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    server = LocalDevServer(
+        app,
+        chalice_config,
+        "127.0.0.1",
+        port,
+        handler_cls=_QuietHandler if quiet else _Handler,
+        server_cls=_BurstTolerantServer,
     )
     bound_port = server.server.server_address[1]
     thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
@@ -195,6 +200,21 @@ def start(
         _server=server,
         _server_thread=thread,
     )
+
+
+class _BurstTolerantServer(ThreadedHTTPServer):
+    """Chalice's threaded server with a deep listen backlog.
+
+    ``socketserver`` listens with a backlog of 5: a burst of simultaneous clients
+    overflows the accept queue and the kernel drops the excess handshakes, which the
+    clients see as connections that never answer. 1024 queued connections (the kernel
+    caps it at ``net.core.somaxconn``) absorb any burst a laptop can send, and each is
+    then served on its own thread. Request threads are daemons, so stopping the stack
+    never waits for a slow client.
+    """
+
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class _Handler(ChaliceRequestHandler):

@@ -13,13 +13,22 @@ periodic sweep repairs those from DynamoDB, the source of truth:
    the overlap marker is released. Running runs live in a sparse, sharded index
    (``gsi2``), so finding them costs a few Queries whatever the table's size.
 2. **Drift.** The Scheduler group is listed first (names and states), then every
-   schedule record (``gsi1`` shards). A record whose entries are missing or in the
-   wrong state gets its complete definition re-written; an entry that no record
-   claims is deleted. Listing the entries *before* the records means a schedule
-   created during the sweep is never mistaken for an orphan (its record is written
-   before its entries). Only presence and state are compared: ``ListSchedules`` does
-   not return expressions, and an expression can only drift through the same crash
-   window, which an update of the schedule repairs.
+   schedule record (``gsi1`` shards). Every entry is compared *whole* with what its
+   record says — expression, timezone, state, end date, target input, and the target
+   settings (function, role, DLQ, retry policy, flexible window): a missing or
+   wrongly-enabled entry is seen in the listing, anything else by reading the entry
+   back (``GetSchedule``; the listing returns names and states only). A record whose
+   entries differ gets its complete definition re-written, followed by the same
+   convergence re-read the API's writes end with (so a sweep that raced an API write
+   ends on the record as it now is, not on the snapshot it read); an entry that no
+   record claims is deleted. Listing the entries *before* the records means a
+   schedule created during the sweep is never mistaken for an orphan (its record is
+   written before its entries).
+
+   Cost of a sweep: the 8 + 8 shard Queries, one ListSchedules page per 100 entries,
+   and one GetSchedule per entry — linear in the number of schedules, as a full
+   comparison must be; the API's write paths converge by themselves, so the sweep
+   only ever finds what a crash left behind.
 
 Every repair is idempotent and races safely with the API's own writes (a create or
 delete that meets the reconciler's write treats "already there" / "already gone" as
@@ -28,6 +37,7 @@ success).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,12 +45,13 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.enums import OnRunCompleted, RunStatus
 from chalicelib.domain.models import Run
-from chalicelib.domain.ports import Clock, FinishRequest
+from chalicelib.domain.ports import Clock, FinishRequest, SchedulerEntry
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.services.schedules import SchedulerSync
 from chalicelib.services.schedules import scheduler_entries
 
 log = logging.getLogger(__name__)
@@ -70,12 +81,14 @@ class Reconciler:
         schedules: DynamoDBScheduleStore,
         runs: DynamoDBRunStore,
         scheduler: EventBridgeSchedulerGateway,
+        sync: SchedulerSync,
         clock: Clock,
         batch: int = 100,
     ) -> None:
         self._schedules = schedules
         self._runs = runs
         self._scheduler = scheduler
+        self._sync = sync
         self._clock = clock
         self._batch = batch
 
@@ -128,26 +141,64 @@ class Reconciler:
     def repair_drift(self, report: ReconcileReport) -> None:
         now = self._clock.now()
         actual = self._scheduler.list_states()  # first: see the module docstring
-        expected = {
-            entry.name: entry
-            for schedule in self._schedules.all_schedules()
-            for entry in scheduler_entries(schedule, now)
-        }
-        for name, entry in expected.items():
-            if actual.get(name) is entry.enabled:
-                continue
+        expected: dict[str, SchedulerEntry] = {}
+        for schedule in self._schedules.all_schedules():
+            entries = scheduler_entries(schedule, now)
+            expected.update((entry.name, entry) for entry in entries)
             try:
-                self._scheduler.update(entry)  # creates a missing entry
-                report.entries_rewritten += 1
+                drifted = [e for e in entries if self._drift(e, actual.get(e.name))]
+                if not drifted:
+                    continue
+                for entry in drifted:
+                    self._scheduler.update(entry)  # creates a missing entry
+                    report.entries_rewritten += 1
+                self._sync.converge(schedule)
             except Exception as exc:
-                log.exception("could not rewrite entry %s", name)
-                report.errors.append(f"entry {name}: {exc}")
+                log.exception("could not repair the entries of schedule %s", schedule.id)
+                report.errors.append(f"schedule {schedule.id}: {exc}")
         for name in actual:
             if name in expected or not name.startswith(ENTRY_PREFIX):
                 continue
             try:
-                self._scheduler.delete(name)
+                self._delete_orphan(name)
                 report.orphan_entries_deleted += 1
             except Exception as exc:
                 log.exception("could not delete orphan entry %s", name)
                 report.errors.append(f"entry {name}: {exc}")
+
+    def _delete_orphan(self, name: str) -> None:
+        """Delete an entry no record claimed when the records were read — then check again.
+
+        The records were read a moment ago; an update may since have given its record
+        this entry back (a split expression), and written it before our delete. The
+        entry's own input names its record, so after the delete the record is re-read
+        and, if it claims the entry, its entries are written and converged again.
+        """
+        owner = _owner(self._scheduler.target_input(name))
+        self._scheduler.delete(name)
+        if owner is None:
+            return
+        record = self._schedules.find(*owner)
+        if record is not None and name in record.eventbridge_names:
+            self._sync.write(record)
+            self._sync.converge(record)
+
+    def _drift(self, entry: SchedulerEntry, listed_enabled: bool | None) -> bool:
+        if listed_enabled is not entry.enabled:  # missing (None) or in the wrong state
+            problem = "missing" if listed_enabled is None else "State"
+            log.warning("entry %s differs from its record: %s", entry.name, problem)
+            return True
+        differing = self._scheduler.differences(entry)
+        if differing:
+            log.warning("entry %s differs from its record: %s", entry.name, ", ".join(differing))
+        return bool(differing)
+
+
+def _owner(target_input: str | None) -> tuple[str, str, str] | None:
+    """(tenant, user, schedule id) from an entry's input, if it is one of ours."""
+    try:
+        data = json.loads(target_input or "")
+        owner = (data["tenant_id"], data["user_id"], data["schedule_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return owner if all(isinstance(part, str) for part in owner) else None

@@ -11,10 +11,17 @@
    ``skip`` overlap policy, and a stateless run's fresh thread. A duplicate delivery
    finds the claim and does nothing, so each fire runs exactly once however often it
    is delivered. A live marker means overlap: recorded as skipped (``overlap``).
-3. **Agent.** Deadline = min(``timeout_seconds``, Lambda time left − margin). The
-   agent runs in a worker thread; the executor waits until the deadline (plus one
-   second for a call to unwind), so the handler always returns before Lambda's own
-   timeout and records ``timeout`` within deadline + 2 s. Every model call reserves
+3. **Agent.** Deadline = min(``timeout_seconds``, Lambda time left − margin); a
+   timeout's message names which of the two cut the run. The agent runs in a worker
+   thread; the executor waits until the deadline (plus one second for a call to
+   unwind), so the handler always returns before Lambda's own timeout and records
+   ``timeout`` within deadline + 2 s. Then the run is *over* for the agent: its
+   context refuses every further model call, and the worker and any thread the agent
+   started for the run (``ctx.start_thread``) are stopped — a ``RunCancelled`` is
+   raised in them, repeatedly for up to ``STOP_GRACE_SECONDS`` — so nothing of a
+   timed-out run keeps running in the warm container. A thread blocked in a C call
+   stops when the call returns (every provider call has a timeout within the
+   deadline); one that survives is logged, and cannot spend. Every model call reserves
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
@@ -23,8 +30,10 @@
    for stateless ``delete``, its new state written otherwise). Tokens and cost are
    recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
-   call the trigger ever makes). Then the optional webhook, whose failure never
-   changes the run.
+   calls the trigger ever makes, converged like the API's). Then the optional
+   webhook, whose failure never changes the run: its outcome (``delivered``,
+   ``failed: …``, ``refused: …``) is logged with the run id and recorded on the run
+   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook).
 
 Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 """
@@ -52,6 +61,8 @@ from chalicelib.agents.base import (
     DeadlineExceeded,
     ModelPrice,
     RunContext,
+    input_messages,
+    stop_threads,
 )
 from chalicelib.domain import cron
 from chalicelib.domain.enums import (
@@ -66,6 +77,14 @@ from chalicelib.domain.enums import (
     ThreadStatus,
 )
 from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.limits import (
+    MAX_ERROR_BYTES,
+    MAX_RESULT_BYTES,
+    MAX_RUN_QUERY_BYTES,
+    MAX_WEBHOOK_STATUS_BYTES,
+    bounded_state,
+    clip_text,
+)
 from chalicelib.domain.models import (
     JSONObject,
     Principal,
@@ -82,20 +101,19 @@ from chalicelib.domain.ports import (
     RunInvoker,
     Webhooks,
 )
-from chalicelib.services.schedules import scheduler_entries
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
-    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.services.schedules import SchedulerSync
 
 log = logging.getLogger(__name__)
 
 RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
-MAX_RESULT_CHARS = 16 * 1024
-MAX_THREAD_STATE_BYTES = 300 * 1024
 UNWIND_SECONDS = 1.0
+STOP_GRACE_SECONDS = 0.5
+"""How long a run waits for its overrunning agent threads to stop (see ``agents.base``)."""
 
 
 class TriggerEvent(BaseModel):
@@ -152,6 +170,24 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class _Limit:
+    """What bounds a run's agent time: the schedule's timeout or the Lambda's time left."""
+
+    seconds: float
+    lambda_bound: bool
+    margin_seconds: float
+
+    def message(self, schedule: Schedule) -> str:
+        if not self.lambda_bound:
+            return f"run exceeded its timeout of {schedule.timeout_seconds} s"
+        return (
+            f"run stopped after {self.seconds:.0f} s: the trigger Lambda's remaining time "
+            f"(less a {self.margin_seconds:g} s margin to record the outcome) ran out before "
+            f"the schedule's timeout of {schedule.timeout_seconds} s"
+        )
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What the handler returns (and the local dispatcher prints)."""
 
@@ -175,7 +211,7 @@ class RunExecutor:
         *,
         runs: DynamoDBRunStore,
         threads: DynamoDBThreadStore,
-        scheduler: EventBridgeSchedulerGateway,
+        entries: SchedulerSync,
         agents: Agents,
         webhooks: Webhooks,
         clock: Clock,
@@ -185,7 +221,7 @@ class RunExecutor:
     ) -> None:
         self._runs = runs
         self._threads = threads
-        self._scheduler = scheduler
+        self._entries = entries
         self._agents = agents
         self._webhooks = webhooks
         self._clock = clock
@@ -246,7 +282,7 @@ class RunExecutor:
             if skip is not None:
                 return self._skip(schedule, event, now, skip)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
-        budget_seconds = self._deadline_seconds(schedule, remaining_ms, started_mono)
+        budget_seconds, cut_by_lambda = self._deadline_seconds(schedule, remaining_ms, started_mono)
         stuck_after = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
@@ -272,7 +308,8 @@ class RunExecutor:
             return self._skip(schedule, event, now, SkipReason.PAUSED)
         if outcome is ClaimOutcome.OVERLAP:
             return self._skip(schedule, event, now, SkipReason.OVERLAP)
-        return self._run(schedule, run, thread, started_mono + budget_seconds)
+        limit = _Limit(budget_seconds, cut_by_lambda, self.settings.deadline_margin_seconds)
+        return self._run(schedule, run, thread, started_mono + budget_seconds, limit)
 
     # --- check ------------------------------------------------------------------------------
 
@@ -317,7 +354,12 @@ class RunExecutor:
     # --- run --------------------------------------------------------------------------------
 
     def _run(
-        self, schedule: Schedule, run: Run, new_thread: Thread | None, deadline: float
+        self,
+        schedule: Schedule,
+        run: Run,
+        new_thread: Thread | None,
+        deadline: float,
+        limit: _Limit,
     ) -> RunSummary:
         thread = new_thread
         if thread is None and schedule.thread_id is not None:
@@ -325,7 +367,9 @@ class RunExecutor:
         meter = BudgetMeter(
             limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd)
         )
-        status, result, error, values, used = self._invoke(schedule, run, thread, meter, deadline)
+        status, result, error, values, used = self._invoke(
+            schedule, run, thread, meter, deadline, limit
+        )
         now = self._clock.now()
         usage = meter.usage()
         model: str | None
@@ -337,8 +381,8 @@ class RunExecutor:
         finished = run.model_copy(
             update={
                 "status": status,
-                "result": _clip(result),
-                "error_message": error,
+                "result": clip_text(result, MAX_RESULT_BYTES),
+                "error_message": clip_text(error, MAX_ERROR_BYTES),
                 "completed_at": now,
                 "updated_at": now,
                 "usage": usage,
@@ -369,12 +413,9 @@ class RunExecutor:
             )
         )
         if pause is not None:
-            self._disable_entries(schedule, now)
+            self._disable_entries(schedule)
         if schedule.webhook:
-            try:
-                self._webhooks.send(schedule.webhook, webhook_payload(schedule, finished))
-            except Exception:
-                log.exception("webhook for %s failed; the run's outcome stands", schedule.id)
+            self._deliver_webhook(schedule.webhook, schedule, finished)
         log.info(
             "run %s of %s at %s: %s ($%s, %d tokens)",
             finished.run_id,
@@ -394,6 +435,27 @@ class RunExecutor:
             total_tokens=usage.total_tokens,
         )
 
+    def _deliver_webhook(self, url: str, schedule: Schedule, run: Run) -> None:
+        """POST the run; log the outcome with the run id and record it on the run.
+
+        The one extra DynamoDB call (``webhook_status``) is made only for schedules
+        with a webhook, after the finish: the run's outcome is never at stake.
+        """
+        try:
+            outcome = self._webhooks.send(url, webhook_payload(schedule, run))
+            delivered, status = outcome.delivered, outcome.summary()
+        except Exception as exc:  # a sender must not raise; if it does, it failed
+            delivered, status = False, f"failed: {exc}"
+        status = clip_text(status, MAX_WEBHOOK_STATUS_BYTES) or ""
+        if delivered:
+            log.info("webhook of run %s (schedule %s): %s", run.run_id, schedule.id, status)
+        else:
+            log.warning("webhook of run %s (schedule %s): %s", run.run_id, schedule.id, status)
+        try:
+            self._runs.record_webhook(run, status)
+        except Exception:
+            log.exception("could not record the webhook status of run %s", run.run_id)
+
     def _invoke(
         self,
         schedule: Schedule,
@@ -401,6 +463,7 @@ class RunExecutor:
         thread: Thread | None,
         meter: BudgetMeter,
         deadline: float,
+        limit: _Limit,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -434,9 +497,21 @@ class RunExecutor:
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
         worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
+        overran = worker.is_alive()
+        # The run is over for the agent: no model call may start from here, and every
+        # thread of the run that is still going is stopped.
+        ctx.cancel()
+        survivors = stop_threads([worker, *ctx.threads], grace=STOP_GRACE_SECONDS)
+        if survivors:
+            log.warning(
+                "run %s: agent thread(s) %s still running after the run (blocked outside "
+                "Python); they can no longer start a model call",
+                run.run_id,
+                ", ".join(t.name for t in survivors),
+            )
         used = list(ctx.models_used)
-        timeout = (RunStatus.TIMEOUT, None, self._timeout_message(schedule), None, used)
-        if worker.is_alive():
+        timeout = (RunStatus.TIMEOUT, None, limit.message(schedule), None, used)
+        if overran:
             return timeout
         failure = box.get("error")
         if isinstance(failure, DeadlineExceeded):
@@ -446,26 +521,24 @@ class RunExecutor:
             return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         if failure is not None:
             log.warning("agent %s failed: %r", schedule.graph_id, failure)
-            text = _clip(str(failure) or type(failure).__name__)
-            return RunStatus.ERROR, None, text, None, used
+            return RunStatus.ERROR, None, str(failure) or type(failure).__name__, None, used
         result: AgentResult = box["result"]
         if self._monotonic() > deadline + UNWIND_SECONDS:
             return timeout
         return RunStatus.SUCCESS, result.output, None, result.values, used
 
-    @staticmethod
-    def _timeout_message(schedule: Schedule) -> str:
-        return f"run exceeded its timeout of {schedule.timeout_seconds} s"
-
     def _deadline_seconds(
         self, schedule: Schedule, remaining_ms: Callable[[], int] | None, started: float
-    ) -> float:
+    ) -> tuple[float, bool]:
+        """Seconds the agent may run, and whether the Lambda's time (not the schedule's
+        timeout) is what bounds them."""
         limit = float(schedule.timeout_seconds)
         if remaining_ms is not None:
             elapsed = self._monotonic() - started
             lambda_left = remaining_ms() / 1000.0 - elapsed - self.settings.deadline_margin_seconds
-            limit = min(limit, lambda_left)
-        return max(limit, 0.0)
+            if lambda_left < limit:
+                return max(lambda_left, 0.0), True
+        return max(limit, 0.0), False
 
     # --- records ----------------------------------------------------------------------------
 
@@ -483,7 +556,7 @@ class RunExecutor:
             thread_id=thread_id or schedule.thread_id,
             graph_id=schedule.graph_id,
             assistant_id=schedule.assistant_id,
-            query=schedule.query_text(),
+            query=clip_text(schedule.query_text(), MAX_RUN_QUERY_BYTES) or "",
             input=schedule.input,
             metadata={
                 **schedule.metadata,
@@ -522,11 +595,21 @@ class RunExecutor:
         status: RunStatus,
         now: datetime,
     ) -> Thread:
+        """The thread after the run: the agent's new state, or — when the run produced
+        none (error, timeout, budget) — the previous state plus the run's input
+        messages, as a LangGraph thread keeps the input of a failed run."""
         update: dict[str, Any] = {
             "status": ThreadStatus.IDLE if status is RunStatus.SUCCESS else ThreadStatus.ERROR,
             "updated_at": now,
             "version": thread.version + 1,
         }
+        if values is None:
+            added = [m.as_json() for m in input_messages(schedule.input)]
+            if added:
+                previous = thread.values or {}
+                kept = previous.get("messages")
+                history = kept if isinstance(kept, list) else []
+                values = {**previous, "messages": [*history, *added]}
         if values is not None:
             update["values"] = bounded_state(values)
             update["state_updated_at"] = now
@@ -534,11 +617,15 @@ class RunExecutor:
             update["expires_at"] = now + timedelta(hours=self.settings.kept_thread_ttl_hours)
         return thread.model_copy(update=update)
 
-    def _disable_entries(self, schedule: Schedule, now: datetime) -> None:
-        paused = schedule.model_copy(update={"status": ScheduleStatus.PAUSED, "updated_at": now})
+    def _disable_entries(self, schedule: Schedule) -> None:
+        """Bring the entries in line with the record the finish transaction paused.
+
+        ``schedule`` is the record as this fire read it (its entries were enabled);
+        converging re-reads it and writes what it now says — disabled, unless the user
+        resumed it meanwhile, in which case the resume's own write stands.
+        """
         try:
-            for entry in scheduler_entries(paused, now):
-                self._scheduler.update(entry)
+            self._entries.converge(schedule)
         except Exception:
             # The record is PAUSED, so any fire meanwhile is recorded as skipped; the
             # reconciler disables the entries later.
@@ -565,9 +652,7 @@ class RunService:
         self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> tuple[Schedule, list[Run]]:
         schedule = self._schedules.get(principal, schedule_id)
-        runs = self._runs.list_for_schedule(
-            principal.tenant_id, schedule.id, offset=offset, limit=limit
-        )
+        runs = self._runs.list_for_schedule(principal, schedule.id, offset=offset, limit=limit)
         return schedule, runs
 
     def trigger_now(self, principal: Principal, schedule_id: str) -> str:
@@ -609,33 +694,3 @@ def webhook_payload(schedule: Schedule, run: Run) -> dict[str, Any]:
         "total_cost_usd": float(run.usage.cost_usd),
         "thread_id": run.thread_id,
     }
-
-
-def bounded_state(values: JSONObject) -> JSONObject:
-    """Keep a thread's state under DynamoDB's 400 KB item limit.
-
-    The oldest messages go first (a conversation's recent turns matter most). State
-    that is still too large without messages is replaced by a marker rather than
-    failing the finish transaction — the run's own record is what must never be lost.
-    """
-    if _size(values) <= MAX_THREAD_STATE_BYTES:
-        return values
-    messages = values.get("messages")
-    if isinstance(messages, list):
-        kept = list(messages)
-        while kept and _size({**values, "messages": kept}) > MAX_THREAD_STATE_BYTES:
-            kept.pop(0)
-        trimmed = {**values, "messages": kept}
-        if _size(trimmed) <= MAX_THREAD_STATE_BYTES:
-            return trimmed
-    return {"__truncated__": f"thread state exceeded {MAX_THREAD_STATE_BYTES // 1024} KiB"}
-
-
-def _size(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_RESULT_CHARS:
-        return text
-    return text[: MAX_RESULT_CHARS - 1] + "…"

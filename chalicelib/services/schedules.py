@@ -3,42 +3,73 @@
 DynamoDB is the source of truth; EventBridge Scheduler holds a *derived* copy that
 can always be rebuilt from it. The two are written in a fixed order, and a failed
 second write is compensated before the error reaches the client (503, nothing
-changed). The invariants: no ACTIVE record without its Scheduler entries, and no
-Scheduler entry without a record.
+changed). The invariants: no ACTIVE record without its Scheduler entries, no
+Scheduler entry without a record, and — after any interleaving of writers — every
+entry equal to what its record says (expression, timezone, state, end date, input).
 
 ==========  ==========================================  =====================================
 operation   write order                                 if the Scheduler write fails
 ==========  ==========================================  =====================================
 create      1. DynamoDB: counter + record (one tx)      delete the entries already created,
             2. Scheduler: CreateSchedule per entry      then delete the record
-update      1. DynamoDB: conditional update (version)   write the previous attributes back,
-            2. Scheduler: UpdateSchedule per entry,     re-apply the previous entries
-               DeleteSchedule for dropped entries
-pause       1. DynamoDB: ACTIVE → PAUSED (conditional)  put the previous state back
-            2. Scheduler: State=DISABLED per entry
-resume      1. DynamoDB: PAUSED → ACTIVE (conditional)  put the previous state back
+update      1. DynamoDB: conditional update (version)   write the previous attributes back
+            2. Scheduler: UpdateSchedule per entry,     (if nobody changed the record since),
+               DeleteSchedule for dropped entries       then converge the entries to the
+            3. DynamoDB: re-read (converge, below)      record as it now is
+pause       1. DynamoDB: ACTIVE → PAUSED (conditional)  put the previous state back (same),
+            2. Scheduler: State=DISABLED per entry      then converge
+            3. DynamoDB: re-read (converge)
+resume      1. DynamoDB: PAUSED → ACTIVE (conditional)  as pause
             2. Scheduler: State=ENABLED per entry
+            3. DynamoDB: re-read (converge)
 delete      1. DynamoDB: DeleteItem, old record back    put the record back, re-create the
             2. Scheduler: DeleteSchedule per entry      entries already deleted
 ==========  ==========================================  =====================================
 
 Writing DynamoDB first means the limit and every condition are checked before
 anything can fire, and ownership is proven by the key before a Scheduler entry is
-touched. The windows the order leaves open are harmless by construction: a fire
-that arrives for a deleted or paused record is ignored or recorded as skipped by
-the trigger, which re-reads the record on every fire. Only a process crash between
-the two writes can leave them apart; the reconciler repairs that from DynamoDB.
+touched. A fire that arrives for a deleted or paused record is ignored or recorded
+as skipped by the trigger, which re-reads the record on every fire.
 
-Calls per operation (asserted by tests): create 2, get 1, list 1, pause/resume 2,
-delete 2, plus one Scheduler call per extra entry of a split (Vixie OR) schedule.
-All validation — the cron engine, the limits, sizes — happens before the first call.
+**Convergence under concurrent writers.** DynamoDB writes are version-checked, but
+the Scheduler writes that follow them are not ordered: two updates can commit v2
+then v3 in DynamoDB while their ``UpdateSchedule`` calls land v3 then v2, leaving
+the entry on an expression the record no longer has (every fire then skipped as
+stale); a pause and a resume can leave the entry DISABLED under an ACTIVE record;
+an update racing a delete can re-create an entry after the delete removed it. So
+every write that changed what the entries derive from ends with
+:meth:`SchedulerSync.converge`: re-read the record (one consistent GetItem); if
+what the entries should be differs from what this writer just wrote, write them
+again from the record read — or delete them all if the record is gone — and re-read,
+until a read agrees with the last write. Why this converges: take the last Scheduler
+write to a schedule's entries. Its writer re-read the record *after* that write and
+found it agreeing (else it would have written again). Any DynamoDB write after that
+re-read which changed the entries' definition would have been followed by its own
+Scheduler write — later than the last one, a contradiction. So the record's final
+definition is the one last written. A per-schedule lease would also order the
+writers, but it costs a write to take and one to release, and makes a concurrent
+client wait or fail; the re-read costs one read and fails no one.
+
+``create`` needs no re-read: nobody else can write a record whose id has not been
+returned yet. ``delete`` needs none either: after it, no writer can write the record
+again, and a writer whose Scheduler write lands after the delete finds the record
+gone on its own re-read and removes what it wrote. Only a process crash between the
+writes (or a compensation that fails too) can leave them apart; the reconciler
+repairs that from DynamoDB, comparing every field of every entry.
+
+Calls per operation (asserted by tests): create 2, get 1, list 1, update 2 when the
+entries do not change (a rename) and 4 when they do, pause/resume 3, delete 2, plus
+one Scheduler call per extra entry of a split (Vixie OR) schedule. The third call of
+pause/resume and the fourth of update is the convergence re-read. All validation —
+the cron engine, the limits, sizes — happens before the first call.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain import cron
+from chalicelib.domain.addresses import host_refusal
 from chalicelib.domain.enums import (
     OnRunCompleted,
     OverlapPolicy,
@@ -62,6 +94,15 @@ from chalicelib.domain.errors import (
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
+from chalicelib.domain.limits import (
+    MAX_BLOB_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_NAME_CHARS,
+    MAX_QUERY_BYTES,
+    MAX_WEBHOOK_CHARS,
+    check_size,
+)
 from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
 from chalicelib.domain.ports import Clock, SchedulerEntry
 
@@ -73,13 +114,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_CHARS = 255
-MAX_DESCRIPTION_CHARS = 4096
-MAX_QUERY_BYTES = 32 * 1024
-MAX_BLOB_BYTES = 64 * 1024
-MAX_METADATA_BYTES = 16 * 1024
-MAX_WEBHOOK_CHARS = 2048
+_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9.])?")
+
 UPDATE_ATTEMPTS = 3
+CONVERGE_ROUNDS = 5
+"""Re-reads after a Scheduler write before leaving any remaining drift to the reconciler
+(each extra round means yet another writer changed the record meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,61 @@ class ScheduleLimits:
     default_budget_usd: Decimal
     default_timeout_seconds: int
     max_timeout_seconds: int
+
+
+class SchedulerSync:
+    """Writes a schedule's Scheduler entries and converges them to its record.
+
+    See the module docstring for why the re-read after each write converges. Used by
+    the schedule use cases, the trigger (after a system pause) and the reconciler.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: DynamoDBScheduleStore,
+        scheduler: EventBridgeSchedulerGateway,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+
+    def write(self, schedule: Schedule | None, *, drop: Iterable[str] = ()) -> None:
+        """Write every entry of ``schedule`` and delete the entries named in ``drop`` that it
+        no longer has (all of them when ``schedule`` is None: the record is gone)."""
+        entries = [] if schedule is None else scheduler_entries(schedule, self._clock.now())
+        for entry in entries:
+            self._scheduler.update(entry)
+        kept = {e.name for e in entries}
+        for name in sorted(set(drop) - kept):
+            self._scheduler.delete(name)
+
+    def converge(self, written: Schedule, *, names: Iterable[str] = ()) -> Schedule | None:
+        """Re-read ``written``'s record until it agrees with what was last written.
+
+        ``written`` is the record the entries were last written from; ``names`` are
+        entry names this writer may have created before (deleted if the record no
+        longer has them). Returns the record as last read (None: deleted).
+        """
+        known = set(names) | set(written.eventbridge_names)
+        last: Schedule | None = written
+        for _ in range(CONVERGE_ROUNDS):
+            current = self._store.find(written.tenant_id, written.user_id, written.id)
+            if self._same_entries(current, last):
+                return current
+            self.write(current, drop=known)
+            if current is not None:
+                known |= set(current.eventbridge_names)
+            last = current
+        log.warning("schedule %s kept changing; the reconciler finishes converging", written.id)
+        return last
+
+    def _same_entries(self, a: Schedule | None, b: Schedule | None) -> bool:
+        if a is None or b is None:
+            return a is b
+        now = self._clock.now()
+        return scheduler_entries(a, now) == scheduler_entries(b, now)
 
 
 @dataclass(frozen=True)
@@ -179,6 +274,7 @@ class ScheduleService:
         self._default_assistant = default_assistant
         self._threads = threads
         self._new_id = id_factory
+        self.sync = SchedulerSync(store=store, scheduler=scheduler, clock=clock)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -313,14 +409,16 @@ class ScheduleService:
                 if attempt + 1 == UPDATE_ATTEMPTS:
                     raise
         if self._scheduling_changed(old, saved):
+            names = [*old.eventbridge_names, *saved.eventbridge_names]
             try:
-                self._sync_entries(saved, previous=old)
+                self.sync.write(saved, drop=old.eventbridge_names)
+                self.sync.converge(saved, names=names)
             except Exception:
                 rollback = old.model_copy(update={"updated_at": old.updated_at})
                 self._compensate(
                     lambda: self._store.update(rollback, expected_version=saved.version)
                 )
-                self._compensate(lambda: self._sync_entries(old, previous=saved))
+                self._compensate(lambda: self.sync.converge(saved, names=names))
                 raise
         return self._set_enabled(principal, saved, wanted.enabled)
 
@@ -381,28 +479,16 @@ class ScheduleService:
         return scheduler_entries(schedule, self._clock.now())
 
     def _apply_state(self, before: Schedule, after: Schedule) -> None:
-        """Second write of pause/resume, with its compensation."""
-        updated = 0
+        """Second and third writes of pause/resume, with their compensation."""
         try:
-            for entry in self.entries(after):
-                self._scheduler.update(entry)
-                updated += 1
+            self.sync.write(after)
+            self.sync.converge(after)
         except Exception:
-
-            def undo() -> None:
-                self._store.restore_state(before, expected_version=after.version)
-                for entry in self.entries(before)[:updated]:
-                    self._scheduler.update(entry)
-
-            self._compensate(undo)
+            self._compensate(
+                lambda: self._store.restore_state(before, expected_version=after.version)
+            )
+            self._compensate(lambda: self.sync.converge(after))
             raise
-
-    def _sync_entries(self, schedule: Schedule, *, previous: Schedule) -> None:
-        for entry in self.entries(schedule):
-            self._scheduler.update(entry)
-        for name in previous.eventbridge_names:
-            if name not in schedule.eventbridge_names:
-                self._scheduler.delete(name)
 
     @staticmethod
     def _scheduling_changed(old: Schedule, new: Schedule) -> bool:
@@ -491,8 +577,7 @@ class ScheduleService:
             ("metadata", schedule.metadata, MAX_METADATA_BYTES),
             ("extras", schedule.extras, MAX_BLOB_BYTES),
         ):
-            if json_size(value) > cap:
-                raise InvalidRequestError(f"{name} too large: max {cap // 1024} KiB", field=name)
+            check_size(name, value, cap)
         if schedule.webhook is not None:
             validate_webhook_url(schedule.webhook)
 
@@ -558,12 +643,14 @@ def entry_names(schedule_id: str, count: int) -> list[str]:
     ]
 
 
-def json_size(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
 def validate_webhook_url(url: str) -> None:
-    """Shape check at write time; the address check happens at delivery (after DNS)."""
+    """Shape and address check at write time (see :mod:`chalicelib.domain.addresses`).
+
+    The host must be a valid host name or IP literal; an IP literal (in any spelling a
+    resolver accepts) or ``localhost`` outside public unicast space is refused here,
+    with a 400, instead of failing every delivery later. Names are resolved — and
+    their addresses checked again — at delivery.
+    """
     if len(url) > MAX_WEBHOOK_CHARS:
         raise InvalidRequestError("Webhook URL too long", field="webhook")
     parts = urlsplit(url)
@@ -571,3 +658,17 @@ def validate_webhook_url(url: str) -> None:
         raise InvalidRequestError("Webhook URL must be an absolute https:// URL", field="webhook")
     if parts.username or parts.password:
         raise InvalidRequestError("Webhook URL must not contain credentials", field="webhook")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        host = parts.hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise InvalidRequestError(
+            "Webhook URL has an invalid host or port", field="webhook"
+        ) from None
+    if ":" not in host and not _HOST_NAME.fullmatch(host):
+        raise InvalidRequestError("Webhook URL has an invalid host name", field="webhook")
+    reason = host_refusal(host)
+    if reason is not None:
+        raise InvalidRequestError(
+            f"Webhook URL must point to a public address: {reason}", field="webhook"
+        )

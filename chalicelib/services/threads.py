@@ -30,10 +30,17 @@ Design decisions:
   derived from (thread id, state version), so two reads of the same state agree and
   every new state gets a new id.
 * **Runs of a cron** (``POST /runs/search`` with ``metadata.cron_id``) are one Query
-  on the cron's run partition (keyed by tenant and cron id). Ownership is checked on
-  the records themselves (``run.user_id``), which keeps working after the cron is
-  deleted — its run history outlives it — and costs no extra read. Another user's
-  cron id yields an empty list, never an error that would confirm the id exists.
+  on the cron's run partition, keyed by tenant, user and cron id — so it keeps working
+  after the cron is deleted (its run history outlives it) and costs no extra read.
+  Another user's cron id is simply an empty partition: an empty list, never an error
+  that would confirm the id exists.
+* **Isolation is in the keys.** Every store read here takes the caller's principal and
+  is a key lookup or Query on the caller's own partition (threads, runs by cron, runs
+  by thread), so no method can forget the owner check.
+* **Thread ids are per user.** A client may choose its thread ids, and two users of
+  one tenant may choose the same one: they get two separate threads, each with its
+  own state and runs, neither aware of the other (``POST /threads`` answers 200 for
+  the second user, not 409 — a 409 would confirm that someone else holds the id).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.enums import RunStatus, ThreadStatus
 from chalicelib.domain.errors import ConflictError, RunNotFoundError, ScheduleNotFoundError
+from chalicelib.domain.limits import check_thread_metadata
 from chalicelib.domain.models import JSONObject, Principal, Run, Thread, new_id
 from chalicelib.domain.ports import Clock
 
@@ -144,10 +152,13 @@ class ThreadService:
         """Create an idle thread with no state.
 
         Raises:
+            InvalidRequestError: ``metadata`` is over its size budget (64 KiB, see
+                ``chalicelib.domain.limits``): the thread's state must still fit next to it.
             ConflictError: ``thread_id`` is taken and ``if_exists`` is not ``do_nothing``.
                 (Another user's thread with that id is indistinguishable from a free
                 id: threads are keyed by tenant and user.)
         """
+        check_thread_metadata(metadata or {})
         now = self._clock.now()
         thread = Thread(
             thread_id=thread_id or self._new_id(),
@@ -242,21 +253,20 @@ class ThreadService:
         :data:`RUN_SCAN_LIMIT` runs and filters them here.
         """
         self._threads.get(principal, thread_id)
-        tenant = principal.tenant_id
         if where is None or not where.active:
-            return self._runs.list_for_thread(tenant, thread_id, offset=offset, limit=limit)
+            return self._runs.list_for_thread(principal, thread_id, offset=offset, limit=limit)
         if where.predicate is None and where.statuses is not None:
             return self._runs.list_for_thread_by_status(
-                tenant, thread_id, where.statuses, offset=offset, limit=limit
+                principal, thread_id, where.statuses, offset=offset, limit=limit
             )
-        runs = self._runs.list_for_thread(tenant, thread_id, offset=0, limit=RUN_SCAN_LIMIT)
+        runs = self._runs.list_for_thread(principal, thread_id, offset=0, limit=RUN_SCAN_LIMIT)
         return [r for r in runs if where.matches(r)][offset : offset + limit]
 
     def run(self, principal: Principal, thread_id: str, run_id: str) -> Run:
         """One run of the caller's thread (ThreadNotFoundError / RunNotFoundError)."""
         self._threads.get(principal, thread_id)
-        run = self._runs.find_on_thread(principal.tenant_id, thread_id, run_id)
-        if run is None or run.user_id != principal.user_id:
+        run = self._runs.find_on_thread(principal, thread_id, run_id)
+        if run is None:
             raise RunNotFoundError(run_id)
         return run
 
@@ -275,15 +285,9 @@ class ThreadService:
         :data:`RUN_SCAN_LIMIT` runs are read and filtered here.
         """
         if where is None or not where.active:
-            runs = self._runs.list_for_schedule(
-                principal.tenant_id, cron_id, offset=offset, limit=limit
-            )
-            return [r for r in runs if r.user_id == principal.user_id]
-        runs = self._runs.list_for_schedule(
-            principal.tenant_id, cron_id, offset=0, limit=RUN_SCAN_LIMIT
-        )
-        matching = [r for r in runs if r.user_id == principal.user_id and where.matches(r)]
-        return matching[offset : offset + limit]
+            return self._runs.list_for_schedule(principal, cron_id, offset=offset, limit=limit)
+        runs = self._runs.list_for_schedule(principal, cron_id, offset=0, limit=RUN_SCAN_LIMIT)
+        return [r for r in runs if where.matches(r)][offset : offset + limit]
 
 
 def sort_threads(threads: list[Thread], sort_by: str, *, descending: bool) -> list[Thread]:

@@ -1,32 +1,42 @@
 """Webhook delivery: POST the finished run as JSON to the user's https URL.
 
 A webhook is attacker-controlled input that makes *our* Lambda open a connection,
-so delivery refuses anything but public addresses (SSRF): the host is resolved
-once, every address must be globally routable (no private, loopback, link-local —
-which includes the 169.254.169.254 metadata service —, multicast or reserved
-ranges), and the connection goes to the vetted address itself, with the original
-host name used for TLS (SNI and certificate check). Resolving once and connecting
-to that address closes the DNS-rebinding gap between check and use. Redirects are
-not followed. The timeout is short, and a failure is logged, never raised: it
-cannot change the run's outcome.
+so delivery refuses anything but public unicast addresses (SSRF; the rules are in
+:mod:`chalicelib.domain.addresses`): the host is checked as written (an IP literal in
+any spelling, ``localhost``), then resolved once, and every address it resolves to
+must be allowed; the connection goes to the vetted address itself, with the original
+host name used for TLS (SNI and certificate check). Resolving once and connecting to
+that address closes the DNS-rebinding gap between check and use. Redirects are not
+followed (a 3xx is a failed delivery). The timeout is short.
+
+:meth:`WebhookSender.send` never raises: it returns a :class:`WebhookResult` —
+``delivered``, ``failed`` (the receiver answered non-2xx, or the connection failed)
+or ``refused`` (the address rules) — which the run engine logs with the run id and
+records on the run as ``webhook_status``. Delivery can never change the run's outcome.
 """
 
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
-import logging
 import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-log = logging.getLogger(__name__)
+from chalicelib.domain.addresses import host_refusal, is_public
 
 Resolver = Callable[[str, int], Sequence[str]]
+
+
+class ConnectionFactory(Protocol):
+    """Opens the HTTPS connection to the vetted ``address`` (TLS checks ``host``)."""
+
+    def __call__(
+        self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext
+    ) -> http.client.HTTPSConnection: ...
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -35,17 +45,25 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    return is_public(address)
 
 
 @dataclass(frozen=True)
 class WebhookResult:
-    delivered: bool
+    outcome: Literal["delivered", "failed", "refused"]
     status: int | None = None
+    """The receiver's HTTP status, when it answered."""
     error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == "delivered"
+
+    def summary(self) -> str:
+        """One line for the run record and the log: ``delivered (HTTP 204)``, ``refused: …``."""
+        if self.delivered:
+            return f"delivered (HTTP {self.status})"
+        return f"{self.outcome}: {self.error}"
 
 
 class WebhookSender:
@@ -56,38 +74,42 @@ class WebhookSender:
         resolver: Resolver = resolve,
         address_allowed: Callable[[str], bool] = is_public_address,
         ssl_context: ssl.SSLContext | None = None,
+        connection_factory: ConnectionFactory | None = None,
     ) -> None:
         self._timeout = timeout_seconds
         self._resolve = resolver
         self._allowed = address_allowed
         self._ssl = ssl_context or ssl.create_default_context()
+        self._connection = connection_factory or _PinnedHTTPSConnection
 
     def send(self, url: str, payload: dict[str, Any]) -> WebhookResult:
         try:
             return self._send(url, payload)
         except Exception as exc:
-            log.warning("webhook delivery failed: %s", exc)
-            return WebhookResult(delivered=False, error=str(exc))
+            return WebhookResult("failed", error=str(exc) or type(exc).__name__)
 
     def _send(self, url: str, payload: dict[str, Any]) -> WebhookResult:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
-            return WebhookResult(delivered=False, error="webhook URL must be https")
+            return WebhookResult("refused", error="webhook URL must be https")
         host = parts.hostname
         port = parts.port or 443
+        reason = host_refusal(host)
+        if reason is not None:
+            return WebhookResult("refused", error=reason)
         addresses = list(self._resolve(host, port))
         if not addresses:
-            return WebhookResult(delivered=False, error=f"{host} does not resolve")
+            return WebhookResult("failed", error=f"{host} does not resolve")
         refused = [a for a in addresses if not self._allowed(a)]
         if refused:
             return WebhookResult(
-                delivered=False, error=f"{host} resolves to a non-public address ({refused[0]})"
+                "refused", error=f"{host} resolves to a non-public address ({refused[0]})"
             )
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        connection = _PinnedHTTPSConnection(
+        connection = self._connection(
             host, port, address=addresses[0], timeout=self._timeout, context=self._ssl
         )
         try:
@@ -102,12 +124,9 @@ class WebhookSender:
             )
             response = connection.getresponse()
             response.read(65536)
-            ok = 200 <= response.status < 300
-            return WebhookResult(
-                delivered=ok,
-                status=response.status,
-                error=None if ok else f"HTTP {response.status}",
-            )
+            if 200 <= response.status < 300:
+                return WebhookResult("delivered", status=response.status)
+            return WebhookResult("failed", status=response.status, error=f"HTTP {response.status}")
         finally:
             connection.close()
 

@@ -94,3 +94,45 @@ def test_run_now_shows_a_completed_run_with_cost(stack: Any) -> None:
     assert manual and manual[0]["status"] == "COMPLETED"
     assert manual[0]["total_cost_usd"] > 0 and manual[0]["model_used"] == "demo-1"
     call(stack, "DELETE", f"/api/v1/schedules/{sid}")
+
+
+def test_a_burst_of_100_simultaneous_writes_is_answered(stack: Any) -> None:
+    """Every connection of a burst is accepted and answered (the listen backlog is deep).
+
+    Raw sockets, so that all 100 connects happen at once and nothing retries: each
+    client connects, sends one POST /threads and must read a 200.
+    """
+    import socket
+    import threading
+
+    body = json.dumps({"metadata": {"burst": True}}).encode()
+    host, port = stack.api_url.removeprefix("http://").split(":")
+    request = (
+        f"POST /threads HTTP/1.1\r\nHost: {host}\r\nx-api-key: {stack.api_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+    gate = threading.Barrier(100)
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        gate.wait()
+        try:
+            with socket.create_connection((host, int(port)), timeout=20) as conn:
+                conn.sendall(request)
+                status_line = conn.makefile("rb").readline().decode()
+        except OSError as exc:
+            status_line = f"error: {exc!r}"
+        with lock:
+            answers.append(status_line.split("\r\n")[0])
+
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    failed = [a for a in answers if not a.startswith("HTTP/1.1 200")]
+    assert (len(answers), failed) == (100, []), f"{len(failed)} failed"
+    assert time.monotonic() - started < 30

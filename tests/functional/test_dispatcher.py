@@ -135,7 +135,7 @@ def test_fires_run_the_trigger_and_record_history(container: Any, clock: Any) ->
         h.at(T0)
         h.at(datetime(2026, 1, 15, 9, 5, tzinfo=UTC))
         h.at(datetime(2026, 1, 15, 9, 10, tzinfo=UTC))
-        runs = container.run_store.list_for_schedule("tenant-a", sched.id, offset=0, limit=10)
+        runs = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=10)
         assert [(r.scheduled_time.minute, r.status.value) for r in runs] == [
             (10, "success"),
             (5, "success"),

@@ -63,7 +63,7 @@ def test_a_stuck_run_is_ended_as_timeout_and_counted(
             deliver(container, sched.id, NINE)
     finally:
         restore()
-    [stuck] = container.run_store.list_for_schedule("tenant-a", sched.id, offset=0, limit=5)
+    [stuck] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
     assert stuck.status.value == "running"
     assert container.schedule_store.get(ALICE, sched.id).running is not None
     assert len(container.thread_store.list_for_user(ALICE)) == 1
@@ -75,7 +75,7 @@ def test_a_stuck_run_is_ended_as_timeout_and_counted(
     clock.set(NINE + timedelta(minutes=13))
     report = container.reconciler.run()
     assert report.stuck_runs_ended == 1 and report.errors == []
-    [ended] = container.run_store.list_for_schedule("tenant-a", sched.id, offset=0, limit=5)
+    [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
     assert ended.status.value == "timeout"
     assert "reconciler" in (ended.error_message or "")
     after = container.schedule_store.get(ALICE, sched.id)
@@ -100,7 +100,7 @@ def test_a_stuck_run_of_a_deleted_schedule_is_still_ended(container: Any, clock:
     container.schedule_service.delete(ALICE, sched.id)
     clock.set(NINE + timedelta(minutes=13))
     assert container.reconciler.run().stuck_runs_ended == 1
-    [ended] = container.run_store.list_for_schedule("tenant-a", sched.id, offset=0, limit=5)
+    [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
     assert ended.status.value == "timeout"
     assert container.thread_store.list_for_user(ALICE) == []
 
@@ -145,8 +145,13 @@ def test_a_sweep_reads_indexes_not_the_table(container: Any) -> None:
     calls = AwsCalls(container.dynamodb, container.scheduler)
     with calls.counting() as counted:
         container.reconciler.run()
-    # 8 running-run shards + 8 schedule shards, one listing page; never a Scan.
-    assert counted == {"dynamodb.Query": 16, "scheduler.ListSchedules": 1}
+    # 8 running-run shards + 8 schedule shards, one listing page, and one read-back per
+    # entry for the whole-entry comparison; never a Scan.
+    assert counted == {
+        "dynamodb.Query": 16,
+        "scheduler.ListSchedules": 1,
+        "scheduler.GetSchedule": 3,
+    }
 
 
 def test_the_maintenance_lambda_runs_the_reconciler(container: Any, client: Any) -> None:

@@ -38,7 +38,7 @@ def make(container: Any, **changes: Any) -> Any:
 
 
 def history(container: Any, schedule_id: str) -> list[Any]:
-    return container.run_store.list_for_schedule("tenant-a", schedule_id, offset=0, limit=100)
+    return container.run_store.list_for_schedule(ALICE, schedule_id, offset=0, limit=100)
 
 
 def reload(container: Any, schedule_id: str) -> Any:
@@ -312,6 +312,11 @@ def test_lambda_time_left_bounds_the_deadline(container: Any, clock: Any) -> Non
     assert result["status"] == "timeout"
     [run] = history(container, sched.id)
     assert run.usage.cost_usd == 0 and run.usage.total_tokens == 0
+    # The message names the limit that cut the run: the Lambda's, not the schedule's 600 s.
+    assert run.error_message == (
+        "run stopped after 0 s: the trigger Lambda's remaining time (less a 15 s margin to "
+        "record the outcome) ran out before the schedule's timeout of 600 s"
+    )
 
 
 def test_budget_exceeded_stops_spending_and_pauses_the_schedule(
@@ -499,10 +504,12 @@ class RecordingWebhooks:
         self.fail = fail
 
     def send(self, url: str, payload: dict[str, Any]) -> Any:
+        from chalicelib.services.webhooks import WebhookResult
+
         self.sent.append((url, payload))
         if self.fail:
             raise RuntimeError("receiver exploded")
-        return None
+        return WebhookResult("delivered", status=204)
 
 
 def test_the_webhook_receives_the_finished_run(container: Any, clock: Any) -> None:
@@ -519,15 +526,58 @@ def test_the_webhook_receives_the_finished_run(container: Any, clock: Any) -> No
     assert (payload["schedule_id"], payload["status"]) == (sched.id, "success")
     assert payload["scheduled_time"] == "2026-01-15T09:00:00+00:00"
     assert payload["total_cost_usd"] > 0 and payload["total_tokens"] > 0
+    assert history(container, sched.id)[0].webhook_status == "delivered (HTTP 204)"
 
 
-def test_a_refused_webhook_never_changes_the_run(container: Any, clock: Any) -> None:
-    # localhost resolves to loopback: the real sender refuses it and the run stays a success.
-    sched = make(container, webhook="https://localhost/hook")
+def test_a_refused_webhook_is_logged_and_recorded_but_never_changes_the_run(
+    container: Any, client: Any, api_key: str, clock: Any, caplog: Any
+) -> None:
+    from chalicelib.dependencies import Container
+    from chalicelib.services.webhooks import WebhookSender
+
+    # The name resolves to a private address at delivery: the real sender refuses it.
+    sender = WebhookSender(
+        timeout_seconds=1, resolver=lambda host, _port: {"hooks.example.com": ["10.0.0.7"]}[host]
+    )
+    wired = Container(container.settings, clock=clock, webhooks=sender)
+    sched = make(wired, webhook="https://hooks.example.com/agentcron")
     clock.set(NINE + timedelta(seconds=1))
-    assert deliver(container, sched.id, NINE)["status"] == "success"
+    with caplog.at_level("WARNING", logger="chalicelib.services.runs"):
+        result = deliver(wired, sched.id, NINE)
+    assert result["status"] == "success"
     [run] = history(container, sched.id)
-    assert run.status.value == "success"
+    expected = "refused: hooks.example.com resolves to a non-public address (10.0.0.7)"
+    assert (run.status.value, run.webhook_status) == ("success", expected)
+    [line] = [r.getMessage() for r in caplog.records if "webhook" in r.getMessage()]
+    assert run.run_id in line and expected in line
+    # Visible on the run through the API.
+    [shown] = JSONClient(client, api_key).get(f"/api/v1/schedules/{sched.id}/runs")[1]["runs"]
+    assert shown["webhook_status"] == expected
+
+
+def test_webhooks_to_private_addresses_are_refused_when_saved(
+    container: Any, client: Any, api_key: str
+) -> None:
+    from tests.helpers import SEED_BODY
+
+    api = JSONClient(client, api_key)
+    status, body = api.post("/api/v1/schedules", {**SEED_BODY, "webhook": "https://0x7f.1/hook"})
+    reason = "127.0.0.1 is not a public unicast address"
+    assert (status, body) == (
+        400,
+        {"error": f"Webhook URL must point to a public address: {reason}"},
+    )
+    lg = JSONClient(client, api_key, header="x-api-key")
+    status, body = lg.post(
+        "/runs/crons",
+        {
+            "assistant_id": "agent",
+            "schedule": "0 9 * * *",
+            "webhook": "https://[64:ff9b::a9fe:a9fe]/",
+        },
+    )
+    assert status == 422 and "embeds 169.254.169.254" in body["detail"]
+    assert api.get("/api/v1/schedules")[1]["total"] == 0
 
 
 def test_a_failing_webhook_sender_never_changes_the_run(container: Any, clock: Any) -> None:
@@ -539,4 +589,20 @@ def test_a_failing_webhook_sender_never_changes_the_run(container: Any, clock: A
     clock.set(NINE + timedelta(seconds=1))
     assert deliver(wired, sched.id, NINE)["status"] == "success"
     assert len(hooks.sent) == 1
-    assert history(container, sched.id)[0].status.value == "success"
+    [run] = history(container, sched.id)
+    assert (run.status.value, run.webhook_status) == ("success", "failed: receiver exploded")
+
+
+def test_last_run_at_never_moves_backwards(container: Any, clock: Any) -> None:
+    """Overlapping runs that finish out of order: the older one is counted, not 'last'."""
+    sched = make(container, cron_expression="* * * * *", overlap_policy=OverlapPolicy.ALLOW)
+    later, earlier = NINE + timedelta(minutes=1), NINE
+    clock.set(later + timedelta(seconds=1))
+    assert deliver(container, sched.id, later)["status"] == "success"
+    assert reload(container, sched.id).last_run_at == later
+    # The 09:00 run (started first, slower) finishes now.
+    assert deliver(container, sched.id, earlier)["status"] == "success"
+    after = reload(container, sched.id)
+    assert after.last_run_at == later
+    assert (after.total_runs, after.successful_runs) == (2, 2)
+    assert_counters_match_history(container, sched.id)

@@ -46,14 +46,9 @@ from chalicelib.api.http import (
     worded,
 )
 from chalicelib.domain.enums import OverlapPolicy, RunStatus
+from chalicelib.domain.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_WEBHOOK_CHARS
 from chalicelib.domain.models import Run, Schedule, user_message_input
-from chalicelib.services.schedules import (
-    MAX_DESCRIPTION_CHARS,
-    MAX_NAME_CHARS,
-    MAX_WEBHOOK_CHARS,
-    ScheduleChanges,
-    ScheduleDraft,
-)
+from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
 
 BODY = "Invalid request body"
 MAX_QUERY_CHARS = 32 * 1024
@@ -487,6 +482,7 @@ class RunItem(_Out):
     error_message: str | None = None
     model_used: str | None = None
     provider: str | None = None
+    webhook_status: str | None = None
     total_tokens: int
     total_cost_usd: float
     duration_ms: int | None = None
@@ -505,6 +501,7 @@ class RunItem(_Out):
             error_message=run.error_message or None,
             model_used=run.model_used or None,
             provider=run.provider or None,
+            webhook_status=run.webhook_status or None,
             total_tokens=run.usage.total_tokens,
             total_cost_usd=float(run.usage.cost_usd),
             duration_ms=run.duration_ms,

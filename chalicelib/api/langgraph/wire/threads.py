@@ -31,8 +31,6 @@ from chalicelib.domain.enums import ThreadStatus
 from chalicelib.domain.models import Thread
 from chalicelib.services.threads import ThreadQuery, ThreadState
 
-MAX_METADATA_BYTES: Final = 64 * 1024
-"""Thread metadata bound (an item is at most 400 KB; a thread also holds its state)."""
 MAX_TTL_MINUTES: Final = 10 * 365 * 24 * 60
 THREAD_KEYS: Final = (
     "thread_id",
@@ -47,21 +45,6 @@ THREAD_KEYS: Final = (
 )
 THREAD_SORT_BY: Final = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
 THREAD_STATUSES: Final = tuple(s.value for s in ThreadStatus)
-
-
-def _small(value: Any) -> Any:
-    import json
-
-    if isinstance(value, dict) and len(json.dumps(value, ensure_ascii=False).encode()) > (
-        MAX_METADATA_BYTES
-    ):
-        raise PydanticCustomError(
-            "worded", "{path}: " + f"too large: max {MAX_METADATA_BYTES // 1024} KiB"
-        )
-    return value
-
-
-Metadata = Annotated[JSONObject, BeforeValidator(_small)]
 
 
 def _ttl(value: Any) -> Any:
@@ -83,7 +66,9 @@ class ThreadCreate(Body):
     """``POST /threads``: an idle thread with no state."""
 
     thread_id: ThreadRef | None = None
-    metadata: Metadata | None = None
+    metadata: JSONObject | None = Field(
+        None, description="At most 64 KiB (checked by the thread service)."
+    )
     if_exists: choice("raise", "do_nothing") | None = None  # type: ignore[valid-type]
     ttl: Annotated[dict[str, Any], BeforeValidator(_ttl)] | None = Field(
         None, description="{'ttl': minutes, 'strategy': 'delete'}"
