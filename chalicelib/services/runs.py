@@ -77,20 +77,18 @@ from chalicelib.domain.enums import (
     ThreadStatus,
 )
 from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
-from chalicelib.domain.limits import (
+from chalicelib.domain.models import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
     MAX_RUN_QUERY_BYTES,
     MAX_WEBHOOK_STATUS_BYTES,
-    bounded_state,
-    clip_text,
-)
-from chalicelib.domain.models import (
     JSONObject,
     Principal,
     Run,
     Schedule,
     Thread,
+    bounded_state,
+    clip_text,
     new_id,
 )
 from chalicelib.domain.ports import (

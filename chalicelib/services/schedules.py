@@ -94,16 +94,19 @@ from chalicelib.domain.errors import (
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
-from chalicelib.domain.limits import (
+from chalicelib.domain.models import (
     MAX_BLOB_BYTES,
     MAX_DESCRIPTION_CHARS,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
     MAX_QUERY_BYTES,
     MAX_WEBHOOK_CHARS,
+    JSONObject,
+    Principal,
+    Schedule,
     check_size,
+    new_id,
 )
-from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
 from chalicelib.domain.ports import Clock, SchedulerEntry
 
 if TYPE_CHECKING:

@@ -53,8 +53,14 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.enums import RunStatus, ThreadStatus
 from chalicelib.domain.errors import ConflictError, RunNotFoundError, ScheduleNotFoundError
-from chalicelib.domain.limits import check_thread_metadata
-from chalicelib.domain.models import JSONObject, Principal, Run, Thread, new_id
+from chalicelib.domain.models import (
+    JSONObject,
+    Principal,
+    Run,
+    Thread,
+    check_thread_metadata,
+    new_id,
+)
 from chalicelib.domain.ports import Clock
 
 if TYPE_CHECKING:

@@ -46,8 +46,14 @@ from chalicelib.api.http import (
     worded,
 )
 from chalicelib.domain.enums import OverlapPolicy, RunStatus
-from chalicelib.domain.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_WEBHOOK_CHARS
-from chalicelib.domain.models import Run, Schedule, user_message_input
+from chalicelib.domain.models import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_WEBHOOK_CHARS,
+    Run,
+    Schedule,
+    user_message_input,
+)
 from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
 
 BODY = "Invalid request body"
