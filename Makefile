@@ -14,7 +14,7 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 # Extra `sam deploy --parameter-overrides`, e.g. PARAMS="DefaultAssistant=openai".
 PARAMS ?=
 
-.PHONY: run test lint fmt bench bench-peer clean venv package deploy destroy smoke
+.PHONY: run test lint fmt bench bench-peer clean venv package deploy destroy smoke openapi fuzz
 
 venv: $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 # Offline-safe region for the local stack (the deploy targets use the caller's own).
-run test bench: export AWS_DEFAULT_REGION ?= us-east-1
+run test bench fuzz: export AWS_DEFAULT_REGION ?= us-east-1
 
 run: $(STAMP)
 	$(PY) -m chalicelib.local.stack
@@ -40,10 +40,20 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+openapi: $(STAMP)
+	$(PY) -m chalicelib.api.openapi openapi/
+
+# Schemathesis with a larger budget than make test's (same seed, same checks); prints the
+# number of cases it sent.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-40} FUZZ_STEPS=$${FUZZ_STEPS:-60} \
+		$(PY) -m pytest tests/contract/test_schemathesis.py -p no:cacheprovider -s -q
 
 bench: $(STAMP)
 	$(PY) -m bench

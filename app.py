@@ -12,7 +12,7 @@ from typing import Any
 from chalice.app import Chalice, Rate
 
 from chalicelib.api.langgraph import bp as langgraph_crons
-from chalicelib.api.shannon import bp as shannon_schedules
+from chalicelib.api.shannon.routes import bp as shannon_schedules
 from chalicelib.console.blueprint import bp as console
 from chalicelib.observability import configure_logging, http_middleware
 
@@ -31,11 +31,10 @@ def run_trigger(event: Any, context: Any) -> dict[str, Any]:
     """EventBridge Scheduler's target (and the async target of manual runs)."""
     from chalicelib.dependencies import container
     from chalicelib.observability import observe_trigger
-    from chalicelib.trigger import handle
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return observe_trigger(
-        event, context, lambda: handle(event, remaining, container().run_executor)
+        event, context, lambda: container().run_executor.handle(event, remaining)
     )
 
 

@@ -70,7 +70,6 @@ def run() -> dict[str, float]:
     from chalicelib.services.runs import RunExecutor
     from chalicelib.services.schedules import ScheduleDraft, scheduler_entries
     from chalicelib.settings import Settings
-    from chalicelib.trigger import handle
 
     results: dict[str, float] = {}
     with mock_aws():
@@ -144,7 +143,7 @@ def run() -> dict[str, float]:
                 event = render_input(template, when)
                 aws_seconds[0] = 0.0
                 began = time.perf_counter()
-                result = handle(event, lambda: 900_000, executor)
+                result = executor.handle(event, lambda: 900_000)
                 totals.append(time.perf_counter() - began)
                 aws.append(aws_seconds[0])
                 assert result["status"] == "success", result

@@ -1,14 +1,12 @@
-"""Clocks: the system clock for production, a settable one for tests and benchmarks."""
+"""A settable clock for tests, benchmarks and the local stack's time travel.
+
+Production uses :class:`chalicelib.domain.models.SystemClock` (next to ``utcnow``, which
+mints ids: one notion of "now" in the domain)."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+from datetime import datetime, timedelta
 
 
 class FixedClock:

@@ -15,7 +15,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.clock import SystemClock
+from chalicelib.domain.models import SystemClock
 from chalicelib.domain.ports import Clock
 from chalicelib.settings import Settings, settings
 
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
     from chalicelib.adapters.ssm_secrets import SecretReader
-    from chalicelib.agents.catalog import AgentCatalog
-    from chalicelib.agents.registry import AgentFactory, AssistantRegistry
+    from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.reconciler import Reconciler
@@ -266,7 +265,7 @@ class Container:
 
     @functools.cached_property
     def agent_catalog(self) -> AgentCatalog:
-        from chalicelib.agents.catalog import AgentCatalog
+        from chalicelib.agents.registry import AgentCatalog
 
         return AgentCatalog(self.assistants, self.agent_factory)
 
@@ -296,9 +295,8 @@ class Container:
     def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
         """The trigger Lambda's body, for in-process invokers (local stack, tests)."""
         from chalicelib.observability import observe_trigger
-        from chalicelib.trigger import handle
 
-        return observe_trigger(event, None, lambda: handle(event, remaining_ms, self.run_executor))
+        return observe_trigger(event, None, lambda: self.run_executor.handle(event, remaining_ms))
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:

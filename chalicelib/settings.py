@@ -26,7 +26,9 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 
 
 class Settings(BaseModel):
-    """Every knob, with the seed's defaults. Field names are the environment variable names."""
+    """Every knob, with the defaults of Shannon's documented schedule limits.
+
+    Field names are the environment variable names."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -48,7 +50,7 @@ class Settings(BaseModel):
     SCHEDULER_RETRY_ATTEMPTS: int = Field(default=3, ge=0, le=185)
     SCHEDULER_MAX_EVENT_AGE_SECONDS: int = Field(default=3600, ge=60, le=86400)
 
-    # Limits (seed: Shannon's resource limits).
+    # Limits (Shannon's documented resource limits: docs.shannon.run, Schedules).
     SCHEDULE_MAX_PER_USER: int = Field(default=50, ge=1, le=10_000)
     SCHEDULE_MIN_INTERVAL_MINS: int = Field(default=60, le=525_600)
     SCHEDULE_MAX_BUDGET_USD: Decimal = Field(default=Decimal("10.0"), gt=0)
@@ -107,7 +109,7 @@ class Settings(BaseModel):
 
     @property
     def default_budget_usd(self) -> Decimal:
-        """The seed's default (10.0), never above the configured maximum."""
+        """Shannon's documented default (10.0), never above the configured maximum."""
         return min(self.SCHEDULE_DEFAULT_BUDGET_USD, self.SCHEDULE_MAX_BUDGET_USD)
 
     @classmethod

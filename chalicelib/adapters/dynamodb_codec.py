@@ -1,4 +1,8 @@
-"""Item ↔ model mapping for the single agentcron table (keys: ``dynamodb_table.py``).
+"""The single agentcron table's plumbing: keys, item ↔ model mapping, paginated queries,
+transactions with conflict retries, and AWS errors as domain errors (one module, so
+that a store's walk is the store and this).
+
+Keys: ``dynamodb_table.py``.
 
 Free-form JSON (inputs, config, context, metadata) is stored as a JSON *string*:
 it round-trips exactly (``1.0`` stays ``1.0``, no float→Decimal conversion, no
@@ -9,13 +13,20 @@ lexical order is time order in sort keys.
 
 from __future__ import annotations
 
+import functools
 import json
+import random
+import time
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.enums import RunStatus, RunTrigger
+from chalicelib.domain.errors import SchedulingUnavailableError
 from chalicelib.domain.models import (
     ApiKey,
     Run,
@@ -25,7 +36,12 @@ from chalicelib.domain.models import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PaginatorConfigTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
     Item = dict[str, AttributeValueTypeDef]
 else:
@@ -367,3 +383,109 @@ def item_to_api_key(item: Item) -> ApiKey:
         created_at=parse_ts(get_s(item, "created_at")),
         revoked_at=get_opt_ts(item, "revoked_at"),
     )
+
+
+# --- queries, transactions, errors ----------------------------------------------------------
+
+TRANSACTION_ATTEMPTS = 6
+
+
+class TransactionCancelled(Exception):
+    """A transaction failed a condition; ``reasons`` line up with the transaction's items."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__([r.get("Code") for r in reasons])
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return (
+            index < len(self.reasons)
+            and self.reasons[index].get("Code") == "ConditionalCheckFailed"
+        )
+
+    def old_item(self, index: int) -> dict[str, Any] | None:
+        if index >= len(self.reasons):
+            return None
+        item = self.reasons[index].get("Item")
+        return dict(item) if item else None
+
+
+def query_items(
+    client: DynamoDBClient,
+    *,
+    max_items: int | None = None,
+    page_size: int | None = None,
+    **query: Any,
+) -> Iterator[dict[str, Any]]:
+    """The items of a Query across its pages (botocore's paginator follows
+    ``LastEvaluatedKey``). Lazy: a caller that stops iterating stops the reads; ``max_items``
+    and ``page_size`` bound them up front."""
+    config: PaginatorConfigTypeDef = {}
+    if max_items is not None:
+        config["MaxItems"] = max_items
+    if page_size is not None:
+        config["PageSize"] = page_size
+    for page in client.get_paginator("query").paginate(**query, PaginationConfig=config):
+        for item in page.get("Items", []):
+            yield dict(item)
+
+
+def query_count(client: DynamoDBClient, **query: Any) -> int:
+    """``Select=COUNT`` over every page of a Query."""
+    pages = client.get_paginator("query").paginate(**query, Select="COUNT")
+    return sum(page.get("Count", 0) for page in pages)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def transact(client: DynamoDBClient, items: Sequence[TransactWriteItemTypeDef]) -> None:
+    """``TransactWriteItems``, retrying only ``TransactionConflict`` (concurrent transactions).
+
+    Condition failures surface as :class:`TransactionCancelled`; any other AWS error
+    becomes :class:`SchedulingUnavailableError` (a 503: nothing was written).
+    """
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            client.transact_write_items(TransactItems=list(items))
+            return
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise SchedulingUnavailableError(str(exc)) from exc
+            reasons = cast("list[dict[str, Any]]", exc.response.get("CancellationReasons", []))
+            codes = {r.get("Code") for r in reasons}
+            if "ConditionalCheckFailed" in codes:
+                raise TransactionCancelled(reasons) from exc
+            if "TransactionConflict" in codes and attempt + 1 < TRANSACTION_ATTEMPTS:
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+                continue
+            raise SchedulingUnavailableError(str(exc)) from exc
+    raise SchedulingUnavailableError("transaction conflict")  # pragma: no cover
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def aws_errors_unavailable(method: F) -> F:
+    """Any AWS error a method did not handle itself becomes a 503-class domain error."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ClientError as exc:
+            raise SchedulingUnavailableError(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise SchedulingUnavailableError(str(exc)) from exc
+
+    return cast("F", wrapper)
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def old_item_of(exc: ClientError) -> dict[str, Any] | None:
+    item = cast("dict[str, Any] | None", exc.response.get("Item"))
+    return dict(item) if item else None

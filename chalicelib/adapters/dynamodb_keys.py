@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import aws_errors_unavailable, is_conditional_failure
+from chalicelib.adapters.dynamodb_codec import (
+    aws_errors_unavailable,
+    is_conditional_failure,
+    query_items,
+)
 from chalicelib.adapters.dynamodb_table import GSI1
 from chalicelib.domain.models import ApiKey
 
@@ -42,13 +46,7 @@ class DynamoDBApiKeyStore:
             "KeyConditionExpression": "gsi1pk = :pk",
             "ExpressionAttributeValues": {":pk": codec.s(codec.tenant_keys_gsi_pk(tenant_id))},
         }
-        out: list[ApiKey] = []
-        while True:
-            page = self._client.query(**kwargs)
-            out.extend(codec.item_to_api_key(dict(i)) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [codec.item_to_api_key(i) for i in query_items(self._client, **kwargs)]
 
     @aws_errors_unavailable
     def revoke(self, key_hash: str, at: datetime) -> bool:

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import (
+from chalicelib.adapters.dynamodb_codec import (
     TransactionCancelled,
     aws_errors_unavailable,
     is_conditional_failure,
+    query_items,
     transact,
 )
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
@@ -377,16 +378,8 @@ class DynamoDBRunStore:
 
     def _page(self, query: dict[str, Any], *, offset: int, limit: int) -> list[Run]:
         wanted = offset + limit
-        query = {**query, "Limit": min(wanted, 1000)}
-        items: list[Run] = []
-        while len(items) < wanted:
-            page = self._client.query(**query)
-            items.extend(codec.item_to_run(dict(i)) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            query["Limit"] = min(wanted - len(items), 1000)
-        return items[offset:wanted]
+        items = query_items(self._client, max_items=wanted, page_size=min(wanted, 1000), **query)
+        return [codec.item_to_run(i) for i in items][offset:wanted]
 
     @aws_errors_unavailable
     def stuck(self, now: datetime, *, limit: int) -> list[Run]:
@@ -426,13 +419,9 @@ class DynamoDBRunStore:
                 ":rid": codec.s(run_id),
             },
         }
-        while True:
-            page = self._client.query(**query)
-            for item in page.get("Items", []):
-                return codec.item_to_run(dict(item))
-            if "LastEvaluatedKey" not in page:
-                return None
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self._client, **query):
+            return codec.item_to_run(item)
+        return None
 
     @aws_errors_unavailable
     def list_for_thread_by_status(

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import (
+from chalicelib.adapters.dynamodb_codec import (
     TransactionCancelled,
     aws_errors_unavailable,
     is_conditional_failure,
     old_item_of,
+    query_count,
+    query_items,
     transact,
 )
 from chalicelib.adapters.dynamodb_table import GSI1
@@ -124,7 +126,6 @@ class DynamoDBScheduleStore:
         raise SchedulingUnavailableError("the schedule counter kept changing; try again")
 
     def _count(self, pk: str) -> int:
-        total = 0
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -132,15 +133,9 @@ class DynamoDBScheduleStore:
                 ":pk": codec.s(pk),
                 ":prefix": codec.s(codec.SCHEDULE_SK_PREFIX),
             },
-            "Select": "COUNT",
             "ConsistentRead": True,
         }
-        while True:
-            page = self._client.query(**kwargs)
-            total += page.get("Count", 0)
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return query_count(self._client, **kwargs)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -173,13 +168,7 @@ class DynamoDBScheduleStore:
             "ScanIndexForward": False,
             "ConsistentRead": True,
         }
-        out: list[Schedule] = []
-        while True:
-            page = self._client.query(**kwargs)
-            out.extend(codec.item_to_schedule(dict(i)) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [codec.item_to_schedule(i) for i in query_items(self._client, **kwargs)]
 
     @aws_errors_unavailable
     def all_schedules(self) -> list[Schedule]:
@@ -192,12 +181,7 @@ class DynamoDBScheduleStore:
                 "KeyConditionExpression": "gsi1pk = :pk",
                 "ExpressionAttributeValues": {":pk": codec.s(codec.schedules_gsi_pk(shard))},
             }
-            while True:
-                page = self._client.query(**kwargs)
-                out.extend(codec.item_to_schedule(dict(i)) for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            out.extend(codec.item_to_schedule(i) for i in query_items(self._client, **kwargs))
         return out
 
     # --- writes ----------------------------------------------------------------------------

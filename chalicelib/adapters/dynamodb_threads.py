@@ -19,10 +19,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.adapters.dynamodb_common import aws_errors_unavailable, is_conditional_failure
+from chalicelib.adapters.dynamodb_codec import (
+    aws_errors_unavailable,
+    is_conditional_failure,
+    query_count,
+    query_items,
+)
 from chalicelib.domain.errors import (
-    ConflictError,
     SchedulingUnavailableError,
+    ThreadAlreadyExistsError,
     ThreadNotFoundError,
 )
 from chalicelib.domain.models import Principal, Thread
@@ -48,7 +53,7 @@ class DynamoDBThreadStore:
             )
         except ClientError as exc:
             if is_conditional_failure(exc):
-                raise ConflictError(f"Thread {thread.thread_id} already exists") from exc
+                raise ThreadAlreadyExistsError(thread.thread_id) from exc
             raise SchedulingUnavailableError(str(exc)) from exc
 
     @aws_errors_unavailable
@@ -100,16 +105,8 @@ class DynamoDBThreadStore:
             },
             "ScanIndexForward": False,
         }
-        out: list[Thread] = []
-        while True:
-            page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                thread = codec.item_to_thread(dict(item))
-                if not self._expired(thread, now):
-                    out.append(thread)
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        threads = (codec.item_to_thread(i) for i in query_items(self._client, **kwargs))
+        return [t for t in threads if not self._expired(t, now)]
 
     @aws_errors_unavailable
     def search(
@@ -130,22 +127,17 @@ class DynamoDBThreadStore:
         now = self._clock.now()
         kwargs = self._live_query(principal, now)
         kwargs["ScanIndexForward"] = not newest_first
-        if stop_after is not None:
-            # Dense matches need no more than stop_after items; sparse ones read on.
-            kwargs["Limit"] = min(max(stop_after, 10), 1000)
+        # Dense matches need no more than stop_after items; sparse ones read on.
+        page_size = None if stop_after is None else min(max(stop_after, 10), 1000)
         out: list[Thread] = []
-        while True:
-            page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                thread = codec.item_to_thread(dict(item))
-                if self._expired(thread, now) or (predicate is not None and not predicate(thread)):
-                    continue
-                out.append(thread)
-                if stop_after is not None and len(out) >= stop_after:
-                    return out
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self._client, page_size=page_size, **kwargs):
+            thread = codec.item_to_thread(item)
+            if self._expired(thread, now) or (predicate is not None and not predicate(thread)):
+                continue
+            out.append(thread)
+            if stop_after is not None and len(out) >= stop_after:
+                break
+        return out
 
     @aws_errors_unavailable
     def count(self, principal: Principal, predicate: Callable[[Thread], bool] | None) -> int:
@@ -153,14 +145,7 @@ class DynamoDBThreadStore:
         if predicate is not None:
             return len(self.search(principal, predicate, stop_after=None))
         kwargs = self._live_query(principal, self._clock.now())
-        kwargs["Select"] = "COUNT"
-        total = 0
-        while True:
-            page = self._client.query(**kwargs)
-            total += page.get("Count", 0)
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return query_count(self._client, **kwargs)
 
     def _live_query(self, principal: Principal, now: datetime) -> dict[str, Any]:
         # expires_at is epoch seconds: an item is live while expires_at > now.

@@ -264,6 +264,23 @@ class Agent(Protocol):
     ) -> AgentResult: ...
 
 
+class Assistant(Protocol):
+    """What the run engine reads of a registered assistant."""
+
+    @property
+    def graph_id(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+
+
+class Agents(Protocol):
+    """The run engine's view of the agents (``AgentCatalog``; the benchmark times one)."""
+
+    def assistant(self, graph_id: str) -> Assistant | None: ...
+    def agent(self, graph_id: str) -> Agent: ...
+    def model_info(self, graph_id: str) -> tuple[str | None, str | None]: ...
+
+
 PER_MESSAGE_OVERHEAD_TOKENS = 8
 
 

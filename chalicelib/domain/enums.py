@@ -97,6 +97,28 @@ class SkipReason(StrEnum):
     """Delivered later than the maximum lateness after its fire time."""
 
 
+class FireOutcome(StrEnum):
+    """What one delivery came to when it did not run the agent (a run that ran ends in a
+    :class:`RunStatus`): the trigger's answer, and the local dispatcher's log line."""
+
+    IGNORED = "ignored"
+    """The schedule is gone (deleted between the Scheduler's fire and the delivery)."""
+    DUPLICATE = "duplicate"
+    """Another delivery of the same fire already claimed it (at-least-once delivery)."""
+    SKIPPED = "skipped"
+    """Recorded as a skipped run (paused, ended, stale, late, overlapping)."""
+    DROPPED = "dropped"
+    """Not a trigger event agentcron registered (not JSON, or malformed): logged, not run."""
+
+
+class PauseReason(StrEnum):
+    """Why agentcron paused a schedule by itself (``paused_by = system``). A user's pause
+    carries the user's own free-text reason instead."""
+
+    BUDGET_EXCEEDED = "budget_exceeded"
+    """A run hit its budget and ``AUTO_PAUSE_ON_BUDGET_EXCEEDED`` is on."""
+
+
 class ThreadStatus(StrEnum):
     """LangGraph's thread states, which agentcron's threads follow."""
 

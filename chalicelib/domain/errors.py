@@ -142,6 +142,14 @@ class ConflictError(AgentcronError):
     """An object with that id already exists, or it changed concurrently too often to retry."""
 
 
+class ThreadAlreadyExistsError(ConflictError):
+    """A thread with that id already exists for this caller."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"Thread {thread_id} already exists")
+        self.thread_id = thread_id
+
+
 class SchedulingUnavailableError(AgentcronError):
     """EventBridge Scheduler (or DynamoDB) refused or failed; the change was rolled back."""
 

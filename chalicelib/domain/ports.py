@@ -1,10 +1,17 @@
-"""Ports: what the services need from the outside world.
+"""Ports with more than one implementation, and the value types services and stores exchange.
 
-Shared here: the clock, the Scheduler gateway, the run invoker, and the claim/finish
-requests of the run store. Each service declares the slice of a store it uses as its
-own Protocol next to it (``ScheduleRepository``, ``RunRepository`` …), so a port never
-promises more than its consumer needs. Adapters in ``chalicelib.adapters`` implement
-them against AWS; tests run the same adapters against moto.
+**Stores have no Protocol.** Each store (schedules, runs, threads, keys) and the
+Scheduler gateway has exactly one implementation, the DynamoDB / EventBridge adapter,
+and the services are typed against those classes (imported only for type checking:
+no service module loads boto3 or an adapter at run time, which import-linter checks).
+Per-service Protocols used to restate the adapters' signatures and drifted from them;
+in-memory fakes would be a second implementation of exactly the semantics that matter
+— conditional writes, counted limits, transactions, version checks, TTL — which the
+whole suite already exercises through the real adapters against moto.
+
+**Protocols stay where there are several implementations:** the clock (system / fixed),
+the run invoker (Lambda / thread / inline), webhooks (sender / test recorders), and the
+agents (``chalicelib.agents.base``: catalog / the benchmark's timed catalog).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.domain.enums import PauseReason
 from chalicelib.domain.models import Run, Schedule, Thread
 
 
@@ -55,8 +63,8 @@ class FinishRequest:
     """The thread's new state (kept threads, thread-bound runs) or None."""
     delete_thread_id: str | None
     """A stateless thread to delete in the same transaction."""
-    pause_reason: str | None
-    """Non-None: pause the schedule by the system (e.g. budget_exceeded)."""
+    pause_reason: PauseReason | None
+    """Non-None: pause the schedule by the system."""
     now: datetime
 
 
@@ -73,13 +81,18 @@ class SchedulerEntry:
     description: str
 
 
-class SchedulerGateway(Protocol):
-    def create(self, entry: SchedulerEntry) -> None: ...
+class WebhookOutcome(Protocol):
+    @property
+    def delivered(self) -> bool: ...
+    def summary(self) -> str: ...
 
-    def update(self, entry: SchedulerEntry) -> None: ...
 
-    def delete(self, name: str) -> None:
-        """Idempotent: a missing entry is not an error."""
+class Webhooks(Protocol):
+    """Delivers a finished run to its webhook (``WebhookSender``; test recorders)."""
+
+    def send(self, url: str, payload: dict[str, Any]) -> WebhookOutcome:
+        """Deliver (never raises; see ``chalicelib.services.webhooks``)."""
+        ...
 
 
 class RunInvoker(Protocol):

@@ -2,8 +2,8 @@
 
 The local dispatcher uses it to fire schedules exactly as EventBridge Scheduler would, and the
 tests use it as an oracle for the cron engine's translations. To be a real second opinion it is
-written from EventBridge's documentation (aws-notes §1, summarising
-https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html), and shares no
+written from EventBridge's documentation
+(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html), and shares no
 code with ``chalicelib.domain.cron`` and nothing with croniter.
 
 Syntax: ``cron(minutes hours day-of-month month day-of-week year)``

@@ -25,26 +25,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib import observability
 from chalicelib.domain.errors import AuthenticationError, InvalidRequestError
 from chalicelib.domain.models import ApiKey, Principal
 from chalicelib.domain.ports import Clock
 
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
+
 KEY_PREFIX = "ac_"
 IDENTIFIER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MAX_KEY_CHARS = 256
 MIN_KEY_CHARS = 16
 CACHE_ENTRIES = 10_000
-
-
-class KeyStore(Protocol):
-    def put(self, key: ApiKey) -> None: ...
-    def find(self, key_hash: str) -> ApiKey | None: ...
-    def list_for_tenant(self, tenant_id: str) -> list[ApiKey]: ...
-    def revoke(self, key_hash: str, at: datetime) -> bool: ...
 
 
 def hash_key(key: str) -> str:
@@ -62,7 +57,7 @@ def check_identifier(kind: str, value: str) -> str:
 class ApiKeyService:
     def __init__(
         self,
-        store: KeyStore,
+        store: DynamoDBApiKeyStore,
         clock: Clock,
         *,
         cache_seconds: float,

@@ -39,14 +39,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.enums import OnRunCompleted, RunStatus
-from chalicelib.domain.models import Run, Schedule
-from chalicelib.domain.ports import Clock, FinishRequest, SchedulerEntry, SchedulerGateway
+from chalicelib.domain.models import Run
+from chalicelib.domain.ports import Clock, FinishRequest, SchedulerEntry
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.services.schedules import SchedulerSync
 from chalicelib.services.schedules import scheduler_entries
 
 log = logging.getLogger(__name__)
@@ -56,27 +61,6 @@ STUCK_MESSAGE = (
     "ended by the reconciler after its deadline"
 )
 ENTRY_PREFIX = "sched-"
-
-
-class ScheduleSource(Protocol):
-    def all_schedules(self) -> list[Schedule]: ...
-    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
-
-
-class StuckRuns(Protocol):
-    def stuck(self, now: datetime, *, limit: int) -> list[Run]: ...
-    def finish(self, request: FinishRequest) -> None: ...
-
-
-class ListableScheduler(SchedulerGateway, Protocol):
-    def list_states(self) -> dict[str, bool]: ...
-    def differences(self, entry: SchedulerEntry) -> list[str]: ...
-    def target_input(self, name: str) -> str | None: ...
-
-
-class Converger(Protocol):
-    def write(self, schedule: Schedule | None, *, drop: Iterable[str] = ()) -> None: ...
-    def converge(self, written: Schedule, *, names: Iterable[str] = ()) -> Schedule | None: ...
 
 
 @dataclass
@@ -94,10 +78,10 @@ class Reconciler:
     def __init__(
         self,
         *,
-        schedules: ScheduleSource,
-        runs: StuckRuns,
-        scheduler: ListableScheduler,
-        sync: Converger,
+        schedules: DynamoDBScheduleStore,
+        runs: DynamoDBRunStore,
+        scheduler: EventBridgeSchedulerGateway,
+        sync: SchedulerSync,
         clock: Clock,
         batch: int = 100,
     ) -> None:

@@ -40,22 +40,23 @@ Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib import observability
 from chalicelib.agents.base import (
-    Agent,
     AgentResult,
+    Agents,
     BudgetExceeded,
     BudgetMeter,
     DeadlineExceeded,
@@ -66,8 +67,10 @@ from chalicelib.agents.base import (
 )
 from chalicelib.domain import cron
 from chalicelib.domain.enums import (
+    FireOutcome,
     OnRunCompleted,
     OverlapPolicy,
+    PauseReason,
     RunStatus,
     RunTrigger,
     ScheduleStatus,
@@ -75,20 +78,18 @@ from chalicelib.domain.enums import (
     ThreadStatus,
 )
 from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
-from chalicelib.domain.limits import (
+from chalicelib.domain.models import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
     MAX_RUN_QUERY_BYTES,
     MAX_WEBHOOK_STATUS_BYTES,
-    bounded_state,
-    clip_text,
-)
-from chalicelib.domain.models import (
     JSONObject,
     Principal,
     Run,
     Schedule,
     Thread,
+    bounded_state,
+    clip_text,
     new_id,
 )
 from chalicelib.domain.ports import (
@@ -97,7 +98,14 @@ from chalicelib.domain.ports import (
     Clock,
     FinishRequest,
     RunInvoker,
+    Webhooks,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.services.schedules import SchedulerSync
 
 log = logging.getLogger(__name__)
 
@@ -149,62 +157,6 @@ def run_id_of(event: TriggerEvent) -> str:
     return scheduled_run_id(event.schedule_id, event.scheduled_time)
 
 
-class ScheduleFinder(Protocol):
-    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
-
-
-class ThreadFinder(Protocol):
-    def find(self, tenant_id: str, user_id: str, thread_id: str) -> Thread | None: ...
-
-
-class RunRepository(Protocol):
-    def load_fire(
-        self,
-        tenant_id: str,
-        user_id: str,
-        schedule_id: str,
-        scheduled_time: datetime,
-        trigger: RunTrigger,
-        run_id: str,
-    ) -> tuple[Schedule | None, Run | None]: ...
-    def claim(self, request: ClaimRequest) -> ClaimOutcome: ...
-    def record_skip(self, schedule: Schedule, run: Run) -> bool: ...
-    def finish(self, request: FinishRequest) -> None: ...
-    def record_webhook(self, run: Run, status: str) -> None: ...
-    def list_for_schedule(
-        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
-    ) -> list[Run]: ...
-
-
-class AssistantLike(Protocol):
-    @property
-    def graph_id(self) -> str: ...
-    @property
-    def model(self) -> str | None: ...
-
-
-class Agents(Protocol):
-    def assistant(self, graph_id: str) -> AssistantLike | None: ...
-    def agent(self, graph_id: str) -> Agent: ...
-    def model_info(self, graph_id: str) -> tuple[str | None, str | None]: ...
-
-
-class EntryConverger(Protocol):
-    def converge(self, written: Schedule, *, names: Iterable[str] = ()) -> Schedule | None: ...
-
-
-class WebhookOutcome(Protocol):
-    @property
-    def delivered(self) -> bool: ...
-    def summary(self) -> str: ...
-
-
-class Webhooks(Protocol):
-    def send(self, url: str, payload: dict[str, Any]) -> WebhookOutcome:
-        """Deliver (never raises; see ``chalicelib.services.webhooks``)."""
-        ...
-
-
 @dataclass(frozen=True)
 class RunSettings:
     max_budget_usd: Decimal
@@ -238,7 +190,7 @@ class _Limit:
 class RunSummary:
     """What the handler returns (and the local dispatcher prints)."""
 
-    status: str
+    status: FireOutcome | RunStatus
     schedule_id: str
     scheduled_time: str
     run_id: str | None = None
@@ -247,16 +199,18 @@ class RunSummary:
     total_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out["status"] = str(self.status.value)
+        return out
 
 
 class RunExecutor:
     def __init__(
         self,
         *,
-        runs: RunRepository,
-        threads: ThreadFinder,
-        entries: EntryConverger,
+        runs: DynamoDBRunStore,
+        threads: DynamoDBThreadStore,
+        entries: SchedulerSync,
         agents: Agents,
         webhooks: Webhooks,
         clock: Clock,
@@ -274,7 +228,29 @@ class RunExecutor:
         self._monotonic = monotonic
         self._sleep = sleep
 
-    # --- entry point ------------------------------------------------------------------------
+    # --- entry points -----------------------------------------------------------------------
+
+    def handle(self, event: Any, remaining_ms: Callable[[], int] | None) -> dict[str, Any]:
+        """The trigger Lambda's body: parse EventBridge Scheduler's delivery, run it.
+
+        A malformed event is logged and dropped (returning normally): raising would only
+        make Lambda retry a message that can never succeed. Infrastructure failures
+        (DynamoDB unavailable) do raise, so the invocation lands in the function's
+        ``OnFailure`` destination; Lambda's own async retries are 0, because a retried
+        agent run would spend its budget twice.
+        """
+        if isinstance(event, str | bytes):
+            try:
+                event = json.loads(event)
+            except ValueError:
+                log.error("dropped a trigger event that is not JSON")
+                return {"status": FireOutcome.DROPPED.value, "reason": "not JSON"}
+        try:
+            parsed = TriggerEvent.model_validate(event)
+        except ValidationError as exc:
+            log.error("dropped a malformed trigger event: %s", exc.errors(include_url=False))
+            return {"status": FireOutcome.DROPPED.value, "reason": "malformed event"}
+        return self.execute(parsed, remaining_ms).as_dict()
 
     def execute(
         self, event: TriggerEvent, remaining_ms: Callable[[], int] | None = None
@@ -291,10 +267,14 @@ class RunExecutor:
         )
         if schedule is None:
             log.info("ignored fire of deleted schedule %s at %s", event.schedule_id, when)
-            return RunSummary("ignored", event.schedule_id, when.isoformat(), reason="deleted")
+            return RunSummary(
+                FireOutcome.IGNORED, event.schedule_id, when.isoformat(), reason="deleted"
+            )
         if existing is not None:
             log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
-            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=existing.run_id)
+            return RunSummary(
+                FireOutcome.DUPLICATE, schedule.id, when.isoformat(), run_id=existing.run_id
+            )
         now = self._clock.now()
         if event.trigger is RunTrigger.SCHEDULE:
             skip = self._skip_reason(schedule, when, now)
@@ -318,9 +298,11 @@ class RunExecutor:
         )
         if outcome is ClaimOutcome.DUPLICATE:
             log.info("duplicate delivery of %s at %s ignored", schedule.id, when)
-            return RunSummary("duplicate", schedule.id, when.isoformat(), run_id=run.run_id)
+            return RunSummary(
+                FireOutcome.DUPLICATE, schedule.id, when.isoformat(), run_id=run.run_id
+            )
         if outcome is ClaimOutcome.GONE:
-            return RunSummary("ignored", schedule.id, when.isoformat(), reason="deleted")
+            return RunSummary(FireOutcome.IGNORED, schedule.id, when.isoformat(), reason="deleted")
         if outcome is ClaimOutcome.PAUSED:
             return self._skip(schedule, event, now, SkipReason.PAUSED)
         if outcome is ClaimOutcome.OVERLAP:
@@ -358,7 +340,7 @@ class RunExecutor:
             }
         )
         recorded = self._runs.record_skip(schedule, run)
-        status = "skipped" if recorded else "duplicate"
+        status = FireOutcome.SKIPPED if recorded else FireOutcome.DUPLICATE
         if recorded:
             observability.run_outcome(run)
         log.info("fire of %s at %s %s (%s)", schedule.id, event.scheduled_time, status, reason)
@@ -410,7 +392,7 @@ class RunExecutor:
             }
         )
         pause = (
-            "budget_exceeded"
+            PauseReason.BUDGET_EXCEEDED
             if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
             else None
         )
@@ -437,7 +419,7 @@ class RunExecutor:
             self._deliver_webhook(schedule.webhook, schedule, finished)
         observability.run_outcome(finished)
         return RunSummary(
-            status.value,
+            status,
             schedule.id,
             run.scheduled_time.isoformat(),
             run_id=finished.run_id,
@@ -652,8 +634,8 @@ class RunService:
     def __init__(
         self,
         *,
-        schedules: ScheduleFinder,
-        runs: RunRepository,
+        schedules: DynamoDBScheduleStore,
+        runs: DynamoDBRunStore,
         invoker: Callable[[], RunInvoker],
         clock: Clock,
     ) -> None:

@@ -73,7 +73,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain import cron
@@ -90,20 +90,30 @@ from chalicelib.domain.errors import (
     BudgetOutOfRangeError,
     ConflictError,
     InvalidRequestError,
+    ScheduleStateConflictError,
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
-from chalicelib.domain.limits import (
+from chalicelib.domain.models import (
     MAX_BLOB_BYTES,
     MAX_DESCRIPTION_CHARS,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
     MAX_QUERY_BYTES,
     MAX_WEBHOOK_CHARS,
+    JSONObject,
+    Principal,
+    Schedule,
     check_size,
+    new_id,
 )
-from chalicelib.domain.models import JSONObject, Principal, Schedule, new_id
-from chalicelib.domain.ports import Clock, SchedulerEntry, SchedulerGateway
+from chalicelib.domain.ports import Clock, SchedulerEntry
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
+    from chalicelib.agents.registry import Assistant, AssistantRegistry
 
 log = logging.getLogger(__name__)
 
@@ -125,40 +135,6 @@ class ScheduleLimits:
     max_timeout_seconds: int
 
 
-class AssistantRef(Protocol):
-    @property
-    def graph_id(self) -> str: ...
-    @property
-    def assistant_id(self) -> str: ...
-
-
-class AssistantDirectory(Protocol):
-    def resolve(self, assistant_id_or_graph: str, /) -> AssistantRef | None: ...
-
-
-class ScheduleRepository(Protocol):
-    """The subset of the DynamoDB schedule store the service uses."""
-
-    def create(self, schedule: Schedule, *, limit: int) -> None: ...
-    def get(self, principal: Principal, schedule_id: str) -> Schedule: ...
-    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
-    def list_for_user(self, principal: Principal) -> list[Schedule]: ...
-    def update(self, schedule: Schedule, *, expected_version: int) -> Schedule: ...
-    def pause(
-        self, principal: Principal, schedule_id: str, *, at: datetime, reason: str | None, by: str
-    ) -> tuple[Schedule, Schedule]: ...
-    def resume(
-        self, principal: Principal, schedule_id: str, *, at: datetime
-    ) -> tuple[Schedule, Schedule]: ...
-    def restore_state(self, previous: Schedule, *, expected_version: int) -> None: ...
-    def delete(self, principal: Principal, schedule_id: str) -> Schedule: ...
-    def restore(self, schedule: Schedule) -> None: ...
-
-
-class ScheduleReader(Protocol):
-    def find(self, tenant_id: str, user_id: str, schedule_id: str) -> Schedule | None: ...
-
-
 class SchedulerSync:
     """Writes a schedule's Scheduler entries and converges them to its record.
 
@@ -166,7 +142,13 @@ class SchedulerSync:
     the schedule use cases, the trigger (after a system pause) and the reconciler.
     """
 
-    def __init__(self, *, store: ScheduleReader, scheduler: SchedulerGateway, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: DynamoDBScheduleStore,
+        scheduler: EventBridgeSchedulerGateway,
+        clock: Clock,
+    ) -> None:
         self._store = store
         self._scheduler = scheduler
         self._clock = clock
@@ -206,10 +188,6 @@ class SchedulerSync:
             return a is b
         now = self._clock.now()
         return scheduler_entries(a, now) == scheduler_entries(b, now)
-
-
-class ThreadLookup(Protocol):
-    def exists(self, principal: Principal, thread_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -262,6 +240,8 @@ class ScheduleChanges:
     timeout_seconds: int | None = None
     overlap_policy: OverlapPolicy | None = None
     webhook: str | None = _UNSET
+    enabled: bool | None = None
+    """True resumes, False pauses (by the user), in the same call; None leaves the state."""
 
     def is_empty(self) -> bool:
         return all(
@@ -280,13 +260,13 @@ class ScheduleService:
     def __init__(
         self,
         *,
-        store: ScheduleRepository,
-        scheduler: SchedulerGateway,
+        store: DynamoDBScheduleStore,
+        scheduler: EventBridgeSchedulerGateway,
         clock: Clock,
         limits: ScheduleLimits,
-        assistants: AssistantDirectory,
+        assistants: AssistantRegistry,
         default_assistant: str,
-        threads: ThreadLookup | None = None,
+        threads: DynamoDBThreadStore | None = None,
         id_factory: Callable[[], str] = new_id,
     ) -> None:
         self._store = store
@@ -344,7 +324,8 @@ class ScheduleService:
             tenant_id=principal.tenant_id,
             user_id=principal.user_id,
             origin=draft.origin,
-            name=draft.name,
+            # An unnamed schedule (a LangGraph cron) is named after its agent.
+            name=draft.name or f"cron {assistant.graph_id}"[:MAX_NAME_CHARS],
             description=draft.description,
             cron_expression=draft.cron_expression,
             timezone=draft.timezone,
@@ -409,13 +390,16 @@ class ScheduleService:
         the record this call read, and the write is conditioned on that record's
         version; if another update won the race, the change is recomputed from the new
         record (a few times) rather than overwriting it.
+
+        ``changes.enabled`` then pauses or resumes the schedule if it is not already in
+        that state (a concurrent toggle to the same state is not an error).
         """
         for attempt in range(UPDATE_ATTEMPTS):
             old = self._store.get(principal, schedule_id)
             wanted = changes(old) if callable(changes) else changes
             new = self._apply(old, wanted)
             if new == old:
-                return old
+                return self._set_enabled(principal, old, wanted.enabled)
             now = self._clock.now()
             new = new.model_copy(update={"updated_at": now})
             self._validate(new)
@@ -439,7 +423,20 @@ class ScheduleService:
                 )
                 self._compensate(lambda: self.sync.converge(saved, names=names))
                 raise
-        return saved
+        return self._set_enabled(principal, saved, wanted.enabled)
+
+    def _set_enabled(
+        self, principal: Principal, schedule: Schedule, enabled: bool | None
+    ) -> Schedule:
+        if enabled is None or enabled == (schedule.status is ScheduleStatus.ACTIVE):
+            return schedule
+        try:
+            if enabled:
+                return self.resume(principal, schedule.id)
+            return self.pause(principal, schedule.id)
+        except ScheduleStateConflictError:
+            # Toggled concurrently to the state asked for: idempotent, not an error.
+            return self._store.get(principal, schedule.id)
 
     def pause(
         self,
@@ -511,7 +508,7 @@ class ScheduleService:
         compiled.check_min_interval(self.limits.min_interval_mins)
         return compiled
 
-    def _resolve_assistant(self, ref: str | None) -> AssistantRef:
+    def _resolve_assistant(self, ref: str | None) -> Assistant:
         wanted = ref if ref is not None else self._default_assistant
         found = self._assistants.resolve(wanted)
         if found is None:

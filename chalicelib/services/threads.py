@@ -49,64 +49,30 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.enums import RunStatus, ThreadStatus
 from chalicelib.domain.errors import ConflictError, RunNotFoundError, ScheduleNotFoundError
-from chalicelib.domain.limits import check_thread_metadata
-from chalicelib.domain.models import JSONObject, Principal, Run, Schedule, Thread, new_id
+from chalicelib.domain.models import (
+    JSONObject,
+    Principal,
+    Run,
+    Thread,
+    check_thread_metadata,
+    new_id,
+)
 from chalicelib.domain.ports import Clock
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
+    from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
+    from chalicelib.services.schedules import ScheduleService
 
 CHECKPOINT_NAMESPACE = uuid.UUID("8d6f3b0e-52a4-4a0c-9a51-3c1f0f6a2b77")
 """uuid5 namespace of agentcron's checkpoint ids (one per thread state version)."""
 
 RUN_SCAN_LIMIT = 5000
 """The most runs of one cron a filtered run search reads (an unfiltered one reads a page)."""
-
-
-class ThreadRepository(Protocol):
-    """The thread store operations this service uses (``DynamoDBThreadStore``)."""
-
-    def create(self, thread: Thread) -> None: ...
-    def get(self, principal: Principal, thread_id: str) -> Thread: ...
-    def delete(self, principal: Principal, thread_id: str) -> None: ...
-    def search(
-        self,
-        principal: Principal,
-        predicate: Callable[[Thread], bool] | None,
-        *,
-        stop_after: int | None,
-        newest_first: bool = True,
-    ) -> list[Thread]: ...
-    def count(self, principal: Principal, predicate: Callable[[Thread], bool] | None) -> int: ...
-
-
-class RunReader(Protocol):
-    """The run store reads this service uses (``DynamoDBRunStore``), all keyed by the caller."""
-
-    def list_for_schedule(
-        self, principal: Principal, schedule_id: str, *, offset: int, limit: int
-    ) -> list[Run]: ...
-    def list_for_thread(
-        self, principal: Principal, thread_id: str, *, offset: int, limit: int
-    ) -> list[Run]: ...
-    def list_for_thread_by_status(
-        self,
-        principal: Principal,
-        thread_id: str,
-        statuses: frozenset[RunStatus],
-        *,
-        offset: int,
-        limit: int,
-    ) -> list[Run]: ...
-    def find_on_thread(self, principal: Principal, thread_id: str, run_id: str) -> Run | None: ...
-
-
-class CronDirectory(Protocol):
-    """What thread deletion needs from ``ScheduleService``."""
-
-    def list_for_user(self, principal: Principal) -> list[Schedule]: ...
-    def delete(self, principal: Principal, schedule_id: str) -> Schedule: ...
 
 
 @dataclass(frozen=True)
@@ -166,9 +132,9 @@ class ThreadService:
     def __init__(
         self,
         *,
-        threads: ThreadRepository,
-        runs: RunReader,
-        crons: CronDirectory,
+        threads: DynamoDBThreadStore,
+        runs: DynamoDBRunStore,
+        crons: ScheduleService,
         clock: Clock,
         id_factory: Callable[[], str] = new_id,
     ) -> None:

@@ -525,7 +525,7 @@ def test_run_endpoints_validate_ids_and_filters(api: LangGraphHTTP) -> None:
 
 
 def test_run_statuses_map_to_langgraph_words(container: Any) -> None:
-    from chalicelib.api import langgraph_wire as wire
+    from chalicelib.api.langgraph.wire import runs as wire
     from chalicelib.domain.enums import RunStatus
 
     assert {s.value: wire.RUN_STATUS[s] for s in RunStatus} == {

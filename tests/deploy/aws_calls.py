@@ -32,9 +32,11 @@ from typing import Any
 PARTITION = "aws"
 ACCOUNT = "123456789012"  # moto's default account
 
-# (path fragment of a frame's file, function) — first match walking outwards wins.
+# (path fragment of a frame's file [#its function], Lambda function) — first match walking
+# outwards wins. The trigger's body is ``RunExecutor.execute`` (``services/runs.py`` also
+# holds ``RunService``, which the API calls).
 ENTRY_POINTS = (
-    ("/chalicelib/trigger.py", "run-trigger"),
+    ("/chalicelib/services/runs.py#execute", "run-trigger"),
     ("/chalicelib/agents/", "run-trigger"),
     ("/chalicelib/services/reconciler.py", "reconciler"),
     ("/chalicelib/api/", "api"),
@@ -54,7 +56,8 @@ def entry_point() -> str | None:
     while frame is not None:
         filename = frame.f_code.co_filename.replace("\\", "/")
         for fragment, function in ENTRY_POINTS:
-            if fragment in filename:
+            path, _, name = fragment.partition("#")
+            if path in filename and (not name or frame.f_code.co_name == name):
                 return function
         frame = frame.f_back
     return None

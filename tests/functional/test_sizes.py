@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import dynamodb_codec as codec
-from chalicelib.domain import limits
+from chalicelib.domain import models as limits
 from chalicelib.domain.enums import OnRunCompleted
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft

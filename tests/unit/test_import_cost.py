@@ -18,8 +18,8 @@ HEAVY = (
     "pydantic",
     "croniter",
     "cron_descriptor",
-    "chalicelib.api.langgraph_wire",
-    "chalicelib.api.shannon_wire",
+    "chalicelib.api.langgraph.wire",
+    "chalicelib.api.shannon.wire",
     "chalicelib.dependencies",
     "chalicelib.settings",
 )

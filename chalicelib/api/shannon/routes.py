@@ -1,0 +1,403 @@
+"""Shannon's Schedules API (``/api/v1/schedules``), as Shannon's public REST documentation
+(docs.shannon.run, "Schedules") describes it.
+
+Views parse and format only: each one receives the caller, typed path values and
+validated models (see :class:`chalicelib.api.http.Facade`), calls one service method
+and answers through a response model of :mod:`chalicelib.api.shannon.wire`.
+
+Errors are ``{"error": "<message>"}`` with the documented status codes, from one table
+(:data:`ERRORS`): 400 validation, 401 credentials, 403 schedule limit, 404 not found
+(foreign and malformed ids included), 405 method not allowed, 409 pause/resume state
+conflicts, 503 when AWS refused a write (which was rolled back). Beyond Shannon:
+``/preview`` endpoints and ``/{id}/trigger`` (run now), on paths Shannon does not use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.http import (
+    BadJSONError,
+    ErrorTable,
+    Facade,
+    MethodNotAllowedError,
+    PathParam,
+    RouteNotFoundError,
+    credentials,
+    json_response,
+    quote,
+)
+from chalicelib.domain import errors
+
+if TYPE_CHECKING:
+    from chalicelib.api.shannon import wire as wire_types
+    from chalicelib.dependencies import Container
+    from chalicelib.domain.models import Principal
+
+
+def container() -> Container:
+    from chalicelib.dependencies import container
+
+    return container()
+
+
+def _wire() -> Any:
+    from chalicelib.api.shannon import wire
+
+    return wire
+
+
+def _envelope(status: int, message: str, exc: BaseException) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.AuthenticationError) and exc.missing:
+        headers["WWW-Authenticate"] = 'Bearer realm="agentcron"'
+    if isinstance(exc, MethodNotAllowedError):
+        headers["Allow"] = ", ".join(exc.allowed)
+    return json_response({"error": message}, status, headers)
+
+
+def _budget(exc: errors.BudgetOutOfRangeError) -> tuple[int, str]:
+    if exc.value <= 0:
+        return 400, "Budget must be greater than 0"
+    return 400, f"Budget exceeds limit: ${exc.value:.2f} > ${exc.maximum:.2f}"
+
+
+ERRORS = ErrorTable(
+    {
+        BadJSONError: lambda _: (400, "Invalid request body"),
+        errors.AuthenticationError: lambda e: (
+            401,
+            "Authentication required" if e.missing else "Invalid token",
+        ),
+        errors.IntervalTooShortError: lambda e: (
+            400,
+            f"Interval too short: must be at least {e.min_minutes} minutes",
+        ),
+        errors.InvalidCronError: lambda e: (
+            400,
+            f"Invalid cron expression: {quote(e.reason, 200)}",
+        ),
+        errors.InvalidTimezoneError: lambda e: (400, f"Invalid timezone: {quote(e.timezone)}"),
+        errors.BudgetOutOfRangeError: _budget,
+        errors.TimeoutOutOfRangeError: lambda e: (
+            400,
+            f"Timeout must be between 1 and {e.maximum} seconds",
+        ),
+        errors.InvalidRequestError: lambda e: (400, e.message),
+        errors.ScheduleLimitReachedError: lambda e: (
+            403,
+            f"Schedule limit reached: {e.count}/{e.limit} schedules",
+        ),
+        errors.ScheduleNotFoundError: lambda _: (404, "Schedule not found"),
+        errors.NotFoundError: lambda _: (404, "Not found"),
+        RouteNotFoundError: lambda _: (404, "Not found"),
+        MethodNotAllowedError: lambda _: (405, "Method not allowed"),
+        errors.ScheduleAlreadyPausedError: lambda _: (409, "Schedule already paused"),
+        errors.ScheduleNotPausedError: lambda _: (409, "Schedule not paused"),
+        errors.ConflictError: lambda _: (409, "Schedule was modified concurrently; retry"),
+        errors.SchedulingUnavailableError: lambda _: (503, "Scheduling service unavailable"),
+    },
+    validation=lambda found: (400, _wire().message(found)),
+    envelope=_envelope,
+    internal=(500, "Internal server error"),
+)
+
+
+def _principal(headers: Mapping[str, str]) -> Principal:
+    return container().api_keys.authenticate(credentials(headers))
+
+
+def _schedule_id(raw: str) -> str:
+    """Ids are UUIDs; anything else is a plain 404 without touching DynamoDB."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise errors.ScheduleNotFoundError(raw) from None
+
+
+bp = Blueprint(__name__)
+facade = Facade(
+    title="agentcron — Shannon schedules API",
+    blueprint=bp,
+    prefix="/api/v1",
+    wire="chalicelib.api.shannon.wire",
+    errors=ERRORS,
+    authenticate=_principal,
+    path_params={
+        "schedule_id": PathParam(
+            _schedule_id,
+            {"type": "string"},
+            "The schedule's id (a UUID; anything else is 404).",
+        )
+    },
+    error_model="ErrorBody",
+)
+route = facade.route
+COMMON = (400, 401)
+TAGS = ("schedules",)
+
+
+@route(
+    "/schedules",
+    "POST",
+    summary="Create a schedule",
+    body="ScheduleCreate",
+    responses={201: "ScheduleCreated"},
+    errors=(*COMMON, 403, 503),
+    tags=TAGS,
+    links={
+        name: {"schedule_id": "$response.body#/schedule_id"}
+        for name in (
+            "get_schedule",
+            "update_schedule",
+            "pause_schedule",
+            "resume_schedule",
+            "list_runs",
+            "preview_schedule",
+            "delete_schedule",
+        )
+    },
+)
+def create_schedule(principal: Principal, body: wire_types.ScheduleCreate) -> Response:
+    wire = _wire()
+    service = container().schedule_service
+    schedule = service.create(principal, body.draft())
+    created = wire.ScheduleCreated(
+        schedule_id=schedule.id,
+        id=schedule.id,
+        message="Schedule created successfully",
+        next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
+    )
+    return json_response(created.model_dump(mode="json"), 201)
+
+
+@route(
+    "/schedules",
+    "GET",
+    summary="List schedules, newest first",
+    query="ScheduleListQuery",
+    responses={200: "ScheduleList"},
+    errors=COMMON,
+    tags=TAGS,
+)
+def list_schedules(principal: Principal, query: wire_types.ScheduleListQuery) -> Response:
+    wire = _wire()
+    service = container().schedule_service
+    schedules = service.list_for_user(principal)
+    if query.status in ("ACTIVE", "PAUSED"):
+        schedules = [s for s in schedules if s.status.value == query.status]
+    start = (query.page - 1) * query.size
+    now = container().clock.now()
+    listing = wire.ScheduleList(
+        schedules=[
+            wire.ScheduleOut.of(s, service.next_run_at(s, now))
+            for s in schedules[start : start + query.size]
+        ],
+        total=len(schedules),
+        total_count=len(schedules),
+        page=query.page,
+        page_size=query.size,
+    )
+    return json_response(listing.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/preview",
+    "POST",
+    summary="agentcron: preview the next fires of an expression",
+    body="PreviewRequest",
+    responses={200: "Preview"},
+    errors=COMMON,
+    tags=("preview",),
+)
+def preview_expression(body: wire_types.PreviewRequest) -> Response:
+    return _preview(body.cron_expression, body.timezone or "UTC", body.count or 5, None, None)
+
+
+@route(
+    "/schedules/{schedule_id}",
+    "GET",
+    summary="Get a schedule",
+    responses={200: "ScheduleOut"},
+    errors=(401, 404),
+    tags=TAGS,
+)
+def get_schedule(principal: Principal, schedule_id: str) -> Response:
+    service = container().schedule_service
+    schedule = service.get(principal, schedule_id)
+    out = _wire().ScheduleOut.of(schedule, service.next_run_at(schedule))
+    return json_response(out.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/{schedule_id}",
+    "PUT",
+    summary="Update a schedule (partial)",
+    body="ScheduleUpdate",
+    responses={200: "ScheduleUpdated"},
+    errors=(*COMMON, 404, 409, 503),
+    tags=TAGS,
+)
+def update_schedule(
+    principal: Principal, schedule_id: str, body: wire_types.ScheduleUpdate
+) -> Response:
+    wire = _wire()
+    service = container().schedule_service
+    schedule = service.update(principal, schedule_id, body.changes())
+    updated = wire.ScheduleUpdated(
+        success=True,
+        message="Schedule updated successfully",
+        next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
+    )
+    return json_response(updated.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/{schedule_id}",
+    "DELETE",
+    summary="Delete a schedule permanently",
+    responses={200: "ScheduleDeleted"},
+    errors=(401, 404, 503),
+    tags=TAGS,
+)
+def delete_schedule(principal: Principal, schedule_id: str) -> Response:
+    container().schedule_service.delete(principal, schedule_id)
+    deleted = _wire().ScheduleDeleted(success=True, message="Schedule deleted successfully")
+    return json_response(deleted.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/{schedule_id}/pause",
+    "POST",
+    summary="Pause a schedule",
+    body="PauseRequest",
+    body_optional=True,
+    responses={200: "SchedulePaused"},
+    errors=(*COMMON, 404, 409, 503),
+    tags=TAGS,
+)
+def pause_schedule(
+    principal: Principal, schedule_id: str, body: wire_types.PauseRequest | None
+) -> Response:
+    wire = _wire()
+    reason = None if body is None else body.reason
+    schedule = container().schedule_service.pause(principal, schedule_id, reason=reason or None)
+    paused = wire.SchedulePaused(
+        success=True,
+        message="Schedule paused successfully",
+        paused_at=wire.utc_or_none(schedule.paused_at),
+    )
+    return json_response(paused.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/{schedule_id}/resume",
+    "POST",
+    summary="Resume a paused schedule (missed fires are not replayed)",
+    body="PauseRequest",
+    body_optional=True,
+    responses={200: "ScheduleResumed"},
+    errors=(*COMMON, 404, 409, 503),
+    tags=TAGS,
+)
+def resume_schedule(principal: Principal, schedule_id: str) -> Response:
+    # The reason is accepted (and validated) as Shannon documents; a resume clears it.
+    wire = _wire()
+    service = container().schedule_service
+    schedule = service.resume(principal, schedule_id)
+    resumed = wire.ScheduleResumed(
+        success=True,
+        message="Schedule resumed successfully",
+        next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
+    )
+    return json_response(resumed.model_dump(mode="json"))
+
+
+@route(
+    "/schedules/{schedule_id}/runs",
+    "GET",
+    summary="Run history, newest first (skipped fires included)",
+    query="RunListQuery",
+    responses={200: "RunList"},
+    errors=(*COMMON, 404),
+    tags=TAGS,
+)
+def list_runs(principal: Principal, schedule_id: str, query: wire_types.RunListQuery) -> Response:
+    wire = _wire()
+    schedule, runs = container().run_service.history(
+        principal, schedule_id, offset=(query.page - 1) * query.size, limit=query.size
+    )
+    body = {
+        "runs": [wire.RunItem.of(r) for r in runs],
+        "total_count": schedule.history_count,
+        "total": schedule.history_count,
+        "page": query.page,
+        "page_size": query.size,
+    }
+    return json_response(body)
+
+
+@route(
+    "/schedules/{schedule_id}/preview",
+    "GET",
+    summary="agentcron: the next fires of a schedule",
+    query="PreviewQuery",
+    responses={200: "Preview"},
+    errors=(*COMMON, 404),
+    tags=("preview",),
+)
+def preview_schedule(
+    principal: Principal, schedule_id: str, query: wire_types.PreviewQuery
+) -> Response:
+    schedule = container().schedule_service.get(principal, schedule_id)
+    return _preview(
+        schedule.cron_expression, schedule.timezone, query.count, schedule.id, schedule.end_time
+    )
+
+
+@route(
+    "/schedules/{schedule_id}/trigger",
+    "POST",
+    summary="agentcron: run now (same budget, timeout and overlap rules)",
+    body="TriggerRequest",
+    body_optional=True,
+    responses={202: "RunStarted"},
+    errors=(*COMMON, 404),
+    tags=TAGS,
+)
+def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
+    run_id = container().run_service.trigger_now(principal, schedule_id)
+    started = _wire().RunStarted(
+        success=True,
+        message="Run started",
+        workflow_id=run_id,
+        run_id=run_id,
+        schedule_id=schedule_id,
+    )
+    return json_response(started.model_dump(mode="json"), 202)
+
+
+def _preview(
+    expression: str, timezone: str, count: int, schedule_id: str | None, end_time: Any
+) -> Response:
+    compiled, fires = container().schedule_service.preview(expression, timezone, count)
+    if end_time is not None:
+        fires = [f for f in fires if f <= end_time]
+    preview = _wire().Preview(
+        schedule_id=schedule_id,
+        cron_expression=expression,
+        timezone=timezone,
+        description=compiled.describe(),
+        next_run_times=[f.isoformat(timespec="seconds") for f in fires],
+        eventbridge_expressions=list(compiled.eventbridge),
+        min_interval_minutes=compiled.min_interval().total_seconds() / 60,
+    )
+    return json_response(preview.model_dump(mode="json", exclude_none=schedule_id is None))
+
+
+facade.serve_document()
+facade.install_fallbacks()
