@@ -4,7 +4,9 @@ The walk of an operation is the set of agentcron source files whose functions ru
 it is served, from the entry point (the Chalice view, the trigger Lambda's handler) to the
 AWS calls — measured with a profiler hook, after a warm-up request so that import-time
 code does not count, with the production clock. Test code is not counted. Both walks
-must stay within 12 files (they were 15 and 16 before issue 10 counted the same way).
+must stay within 13 files (they were 15 and 16 before issue 10 counted the same way; 12
+until issue 11 put every request and run inside ``chalicelib/observability.py``'s unit of
+work — one file that frames the walk, read once).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from tests.helpers import SEED_BODY, scheduled_event
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_FILES = 12
+MAX_FILES = 13
 
 
 def walk(action: Callable[[], Any]) -> dict[str, set[str]]:
@@ -70,7 +72,7 @@ class LambdaContext:
         return 900_000
 
 
-def test_create_and_fire_each_visit_at_most_twelve_files(production_clock: Any) -> None:
+def test_create_and_fire_each_visit_at_most_thirteen_files(production_clock: Any) -> None:
     from chalice.test import Client
 
     from app import app, run_trigger
@@ -109,3 +111,4 @@ def test_create_and_fire_each_visit_at_most_twelve_files(production_clock: Any) 
     assert len(fired) <= MAX_FILES, sorted(fired)
     assert "chalicelib/api/shannon/routes.py" in created
     assert "app.py" in fired and "chalicelib/services/runs.py" in fired
+    assert "chalicelib/observability.py" in created and "chalicelib/observability.py" in fired
