@@ -40,6 +40,30 @@ class AgentError(Exception):
     """The agent or its model provider failed; the run ends ``error``."""
 
 
+class ProviderError(AgentError):
+    """A model provider answered a call with an error.
+
+    ``billed`` is False only when the provider's answer proves nothing was generated
+    (an HTTP error status before any output, Bedrock throttling or validation): the
+    call's reservation is then released instead of booked. ``transient`` marks errors
+    worth retrying (429, 5xx, throttling, a connection lost before any output);
+    ``retry_after`` is the provider's own hint in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        billed: bool = True,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.billed = billed
+        self.transient = transient
+        self.retry_after = retry_after
+
+
 class DeadlineExceeded(Exception):
     """The run's deadline passed; the run ends ``timeout``."""
 
@@ -57,6 +81,20 @@ class BudgetExceeded(Exception):
 
     The run ends ``budget_exceeded``.
     """
+
+
+class SpendGuard(Protocol):
+    """Spend limits above the run (monthly caps), consulted by :class:`BudgetMeter`.
+
+    ``reserve`` is called with a call's worst case after the run's own budget accepted
+    it, and raises :class:`BudgetExceeded` (or a subclass naming the cap) to refuse
+    the call; ``settle`` replaces that reservation with what was booked (0 for a
+    released call).
+    """
+
+    def reserve(self, amount: Decimal) -> None: ...
+
+    def settle(self, reserved: Decimal, charged: Decimal) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -92,6 +130,8 @@ class BudgetMeter:
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
+    guard: SpendGuard | None = None
+    """Monthly caps, when any are configured; ``None`` costs nothing per call."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -107,7 +147,14 @@ class BudgetMeter:
                     f"${self.remaining_usd:.6f} of ${self.limit_usd} left"
                 )
             self.reserved_usd += worst
-            return Reservation(price=price, amount=worst)
+        if self.guard is not None:
+            try:
+                self.guard.reserve(worst)
+            except BaseException:
+                with self._lock:
+                    self.reserved_usd -= worst
+                raise
+        return Reservation(price=price, amount=worst)
 
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Decimal:
         """Replace the reservation with the real cost the provider reported.
@@ -125,6 +172,8 @@ class BudgetMeter:
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
             self.calls += 1
+        if self.guard is not None:
+            self.guard.settle(reservation.amount, charged)
         return charged
 
     def settle_worst_case(self, reservation: Reservation) -> None:
@@ -136,6 +185,20 @@ class BudgetMeter:
             self.reserved_usd -= reservation.amount
             self.spent_usd += reservation.amount
             self.calls += 1
+        if self.guard is not None:
+            self.guard.settle(reservation.amount, reservation.amount)
+
+    def release(self, reservation: Reservation) -> None:
+        """A call the provider provably did not bill (:class:`ProviderError` with
+        ``billed=False``) costs nothing: its reservation is returned."""
+        with self._lock:
+            if reservation.settled:
+                return
+            reservation.settled = True
+            self.reserved_usd -= reservation.amount
+            self.calls += 1
+        if self.guard is not None:
+            self.guard.settle(reservation.amount, Decimal(0))
 
     def usage(self) -> Usage:
         with self._lock:
@@ -236,6 +299,12 @@ class RunContext:
         except TimeoutError as exc:
             self.budget.settle_worst_case(reservation)
             raise DeadlineExceeded("the model call did not finish before the deadline") from exc
+        except ProviderError as exc:
+            if exc.billed:
+                self.budget.settle_worst_case(reservation)
+            else:
+                self.budget.release(reservation)
+            raise
         except BaseException:
             # A failed call may still have been billed; book the worst case.
             self.budget.settle_worst_case(reservation)
