@@ -15,7 +15,7 @@ conflicts, 503 when AWS refused a write (which was rolled back). Beyond Shannon:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
@@ -30,6 +30,7 @@ from chalicelib.api.http import (
     credentials,
     json_response,
     quote,
+    within,
 )
 from chalicelib.domain import errors
 
@@ -192,17 +193,19 @@ def list_schedules(principal: Principal, query: wire_types.ScheduleListQuery) ->
         schedules = [s for s in schedules if s.status.value == query.status]
     start = (query.page - 1) * query.size
     now = container().clock.now()
-    listing = wire.ScheduleList(
-        schedules=[
-            wire.ScheduleOut.of(s, service.next_run_at(s, now))
-            for s in schedules[start : start + query.size]
-        ],
-        total=len(schedules),
-        total_count=len(schedules),
-        page=query.page,
-        page_size=query.size,
+    items = [
+        wire.ScheduleOut.of(s, service.next_run_at(s, now)).model_dump(mode="json")
+        for s in schedules[start : start + query.size]
+    ]
+    return json_response(
+        {
+            "schedules": within(items, _abridge(wire.SCHEDULE_CLIPPABLE)),
+            "total": len(schedules),
+            "total_count": len(schedules),
+            "page": query.page,
+            "page_size": query.size,
+        }
     )
-    return json_response(listing.model_dump(mode="json"))
 
 
 @route(
@@ -332,7 +335,7 @@ def list_runs(principal: Principal, schedule_id: str, query: wire_types.RunListQ
         principal, schedule_id, offset=(query.page - 1) * query.size, limit=query.size
     )
     body = {
-        "runs": [wire.RunItem.of(r) for r in runs],
+        "runs": within([wire.RunItem.of(r) for r in runs], _abridge(wire.RUN_CLIPPABLE)),
         "total_count": schedule.history_count,
         "total": schedule.history_count,
         "page": query.page,
@@ -379,6 +382,10 @@ def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
         schedule_id=schedule_id,
     )
     return json_response(started.model_dump(mode="json"), 202)
+
+
+def _abridge(fields: tuple[str, ...]) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    return lambda item, max_bytes: _wire().abridged(item, max_bytes, fields)
 
 
 def _preview(
