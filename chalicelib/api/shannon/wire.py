@@ -590,6 +590,8 @@ def abridged(item: dict[str, Any], max_bytes: int, fields: tuple[str, ...]) -> d
 
 
 def _shrunk(value: Any, max_bytes: int) -> Any:
+    """``value`` clipped to ``max_bytes`` of payload; at least the marker stays (a text
+    field never silently becomes empty), an object becomes ``{}``."""
     if not isinstance(value, str):
         return {}
     budget = max_bytes  # stored bytes never exceed payload bytes: start there, then shrink
@@ -599,7 +601,7 @@ def _shrunk(value: Any, max_bytes: int) -> Any:
         if size <= max_bytes:
             return clipped
         budget -= size - max_bytes
-    return ""
+    return clip_text(value, 0)
 
 
 # --- scalars ----------------------------------------------------------------------------------
