@@ -261,3 +261,30 @@ def test_langgraph_thread_search_of_full_threads(
     assert len(http("POST", "/threads/search", {"limit": 12})[1]) < len(ids)
     state = http("GET", f"/threads/{ids[0]}/state")[1]
     assert state["values"] == values
+
+
+# --- the arithmetic ---------------------------------------------------------------------------
+
+
+def test_payload_bytes_counts_the_runtimes_escapes() -> None:
+    # Lambda's answer holds the body as a JSON string, ASCII-escaped.
+    assert payload_bytes("a") == len('\\"a\\"')
+    assert payload_bytes('"') == len('\\"\\\\\\"\\"')  # "\"" -> \"\\\"\"
+    assert payload_bytes("é") == len('\\"\\u00e9\\"')
+    assert payload_bytes(EMOJI) == len('\\"\\ud83d\\ude00\\"')
+    assert payload_bytes(text(3000)) >= 3 * 3000 - 10  # three bytes per stored byte
+
+
+def test_within_abridges_only_the_largest_items_to_a_common_size() -> None:
+    from chalicelib.api.http import fitting, within
+
+    items = [{"t": "a" * 10}, {"t": "b" * 5000}, {"t": "c" * 50}, {"t": "d" * 3000}]
+    shell = payload_bytes({"t": "", "cut": True})
+    cut = within(items, lambda item, size: {"t": "x" * (size - shell), "cut": True}, budget=4000)
+    assert cut[0] is items[0] and cut[2] is items[2]  # below the common size: untouched
+    assert cut[1]["cut"] and cut[3]["cut"] and len(cut[1]["t"]) == len(cut[3]["t"])
+    assert payload_bytes(cut) <= 4000
+    assert within(items, lambda item, size: {}, budget=10_000) == items
+    assert fitting(items, budget=5100) == 3 and fitting(items, budget=5050) == 2
+    assert fitting(items, budget=10) == 1  # one item always goes out
+    assert fitting([], budget=10) == 0
