@@ -91,7 +91,7 @@ def maximal_schedules(container: Any, count: int, thread_id: str | None = None) 
                 context=blob(limits.MAX_BLOB_BYTES),
                 metadata=blob(limits.MAX_METADATA_BYTES),
                 extras=blob(limits.MAX_BLOB_BYTES),
-                webhook="https://hooks.example.com/" + "é" * 2000,
+                webhook="https://hooks.example.com/" + EMOJI * (limits.MAX_WEBHOOK_CHARS - 26),
                 thread_id=thread_id,
                 max_budget_per_run_usd=Decimal("1"),
             ),
