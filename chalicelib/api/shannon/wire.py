@@ -594,13 +594,15 @@ def _shrunk(value: Any, max_bytes: int) -> Any:
     field never silently becomes empty), an object becomes ``{}``."""
     if not isinstance(value, str):
         return {}
-    budget = max_bytes  # stored bytes never exceed payload bytes: start there, then shrink
+    # Stored bytes never exceed payload bytes: start there, then scale by the text's own
+    # escape ratio (one step for uniform text) until it fits.
+    budget = max_bytes
     while budget > 0:
         clipped = clip_text(value, budget) or ""
         size = payload_bytes(clipped)
         if size <= max_bytes:
             return clipped
-        budget -= size - max_bytes
+        budget = min(budget - 1, budget * max_bytes // size)
     return clip_text(value, 0)
 
 
