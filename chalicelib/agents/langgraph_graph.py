@@ -22,7 +22,12 @@ aborts the call *before the request is sent*:
   graph's models with ``max_tokens`` for an exact bound.
 * end: settle with the generation messages' ``usage_metadata``
   (``input_tokens``/``output_tokens``), else ``llm_output["token_usage"]``; a call
-  with no reported usage, or one that errored, is booked at its reservation.
+  with no reported usage is booked at its reservation.
+* error: the SDK's exception is classified by
+  :func:`~chalicelib.agents.provider_errors.classify_exception` — an HTTP error status
+  or a Bedrock throttling/validation error before any streamed token releases the
+  reservation; anything else (a connection lost, a timeout, a failure after output
+  started) is booked at the reservation.
 * price: the call's own model (``ls_model_name`` in the call metadata, else the
   ``model``/``model_name`` invocation parameter) when it is priced — a graph that
   routes between a cheap and an expensive model is charged for each correctly —
@@ -68,7 +73,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 from pydantic import BaseModel
 from typing_extensions import override
 
@@ -83,6 +88,7 @@ from chalicelib.agents.base import (
     message_text,
     prompt_token_bound,
 )
+from chalicelib.agents.provider_errors import classify_exception
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.models import JSONObject
 
@@ -112,6 +118,8 @@ class BudgetCallbackHandler(BaseCallbackHandler):
         self._default_price = default_price
         self._default_max_tokens = default_max_tokens
         self._reservations: dict[UUID, Reservation] = {}
+        self._streaming: set[UUID] = set()
+        """Calls that have streamed output (their failures are billed)."""
         self._lock = threading.Lock()
         self._closed: str | None = None
         self.refusal: Exception | None = None
@@ -160,6 +168,7 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
+            self._streaming.discard(run_id)
         if reservation is None:
             return
         usage = reported_usage(response)
@@ -180,9 +189,32 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
-        if reservation is not None:
+            output_started = run_id in self._streaming
+            self._streaming.discard(run_id)
+        if reservation is None:
+            return
+        classified = classify_exception(error, output_started=output_started)
+        if classified.billed:
             # The provider may have billed a call that failed midway.
             self._ctx.budget.settle_worst_case(reservation)
+        else:
+            self._ctx.budget.release(reservation)
+
+    @override
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # Output has started: a failure from here on may have been billed.
+        with self._lock:
+            if run_id in self._reservations:
+                self._streaming.add(run_id)
 
     # --- metering ----------------------------------------------------------------------------
 

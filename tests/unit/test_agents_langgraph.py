@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
@@ -27,6 +28,7 @@ from chalicelib.agents.registry import AgentFactory, AssistantRegistry
 from chalicelib.domain.errors import ConfigurationError
 from tests.fixtures import graphs
 from tests.fixtures.run_context import FakeClock, make_context
+from tests.fixtures.sdk_errors import APIStatusError
 
 PRICES = load_prices(DEFAULT_PRICES_FILE, None)
 DEMO_PRICE: ModelPrice = PRICES["demo-1"]
@@ -310,3 +312,27 @@ def test_values_keep_tool_calls_for_the_next_run() -> None:
         "when": "1.5",
     }
     json.dumps(values)
+
+
+def test_a_provider_status_error_releases_the_call() -> None:
+    # Given a graph whose chat model's provider answers HTTP 503 (an SDK status error)
+    def unavailable() -> None:
+        raise APIStatusError(httpx.Response(503, headers={"retry-after": "1"}))
+
+    graphs.one_call_model.before_call = unavailable
+    ctx = make_context()
+    with pytest.raises(AgentError, match="APIStatusError"):
+        make_agent("one_call_graph").invoke(user("hi"), None, ctx)
+    # Then nothing was generated, so nothing is booked
+    assert ctx.budget.calls == 1 and ctx.budget.spent_usd == 0 and ctx.budget.reserved_usd == 0
+
+
+def test_an_ambiguous_provider_failure_is_booked_at_the_reservation() -> None:
+    def reset() -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    graphs.one_call_model.before_call = reset
+    ctx = make_context()
+    with pytest.raises(AgentError):
+        make_agent("one_call_graph").invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == first_call_worst_case("hi")
