@@ -26,7 +26,8 @@
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
 4. **Finish.** One transaction: terminal run record, counters, ``last_run_at``, the
-   running marker, a system pause after ``budget_exceeded``, and the thread (deleted
+   running marker, a system pause after ``budget_exceeded`` (``budget_overrun`` when
+   a provider reported more than a call's bound — always paused), and the thread (deleted
    for stateless ``delete``, its new state written otherwise). Tokens and cost are
    recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
@@ -391,11 +392,11 @@ class RunExecutor:
                 "provider": provider,
             }
         )
-        pause = (
-            PauseReason.BUDGET_EXCEEDED
-            if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
-            else None
-        )
+        pause: PauseReason | None = None
+        if meter.overrun is not None:
+            pause = PauseReason.BUDGET_OVERRUN  # whatever AUTO_PAUSE_ON_BUDGET_EXCEEDED says
+        elif status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded:
+            pause = PauseReason.BUDGET_EXCEEDED
         delete_thread: str | None = None
         new_state: Thread | None = None
         if thread is not None:
@@ -504,6 +505,22 @@ class RunExecutor:
                 ", ".join(t.name for t in survivors),
             )
         used = list(ctx.models_used)
+        if meter.overrun is not None:
+            # Whatever the agent did with it (raised, caught, timed out after), a call
+            # that reported more than its bound ends the run and pauses the schedule.
+            overrun = meter.overrun
+            log.warning(
+                "run %s (schedule %s): model %s reported usage above its bound; "
+                "booked $%s for a reservation of $%s (overshoot $%s)",
+                run.run_id,
+                schedule.id,
+                overrun.model,
+                overrun.charged,
+                overrun.reserved,
+                overrun.overshoot,
+            )
+            message = f"budget overrun: {overrun}"
+            return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         timeout = (RunStatus.TIMEOUT, None, limit.message(schedule), None, used)
         if overran:
             return timeout

@@ -23,7 +23,9 @@ from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
     DeadlineExceeded,
+    BudgetOverrun,
     ModelPrice,
+    OutputBoundExceeded,
     ProviderError,
     prompt_token_bound,
 )
@@ -43,6 +45,27 @@ class Reply:
     body: Any = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Stream | None = None
+    """Answer as a chat.completion.chunk event stream instead of ``body``."""
+
+
+@dataclass
+class Stream:
+    """A streamed answer of ``tokens`` chunks (one token each, like OpenAI's).
+
+    ``honour_max_tokens`` stops at the request's bound (finish_reason ``length``); a
+    provider that ignores it streams all ``tokens``. Usage comes in a last chunk.
+    """
+
+    tokens: int
+    token: str = "tok "
+    honour_max_tokens: bool = True
+    report_usage: bool = True
+    prompt_tokens: int = 24
+    per_chunk: int = 1
+    """Tokens per chunk (Azure-style batching when above 1)."""
+    end: bool = True
+    """Send the finish chunk and ``[DONE]``; False hangs up after the tokens."""
 
 
 @dataclass
@@ -59,6 +82,8 @@ class FakeProvider:
         self.replies: list[Reply] = []
         self.requests: list[Recorded] = []
         self.base_url = ""
+        self.chunks_sent = 0
+        self.client_hung_up = threading.Event()
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
@@ -75,6 +100,9 @@ class FakeProvider:
                     provider.replies.pop(0) if provider.replies else Reply(body=completion("ok"))
                 )
                 time.sleep(reply.delay)
+                if reply.stream is not None:
+                    self.send_stream(reply.stream, provider.requests[-1].body)
+                    return
                 payload = (
                     reply.body.encode()
                     if isinstance(reply.body, str)
@@ -94,6 +122,33 @@ class FakeProvider:
                     self.wfile.write(payload)
                 except OSError:
                     pass  # the client gave up (timeout tests)
+
+            def send_stream(self, stream: Stream, body: dict[str, Any]) -> None:
+                bound = body.get("max_tokens") or body.get("max_completion_tokens")
+                tokens = min(stream.tokens, bound) if stream.honour_max_tokens else stream.tokens
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()  # HTTP/1.0: the body ends when the connection closes
+
+                def event(data: Any) -> None:
+                    self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+
+                try:
+                    sent = 0
+                    while sent < tokens:
+                        n = min(stream.per_chunk, tokens - sent)
+                        event(chunk({"content": stream.token * n}))
+                        sent += n
+                        provider.chunks_sent += 1
+                    if stream.end:
+                        finish = "length" if tokens < stream.tokens else "stop"
+                        event(chunk({}, finish_reason=finish))
+                        if stream.report_usage:
+                            event(usage_chunk(stream.prompt_tokens, tokens))
+                        self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except OSError:
+                    provider.client_hung_up.set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -141,6 +196,33 @@ def completion(text: str, prompt_tokens: int = 24, completion_tokens: int = 9) -
     }
 
 
+def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    """A chat.completion.chunk as OpenAI streams it."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion.chunk",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def usage_chunk(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The last chunk when ``stream_options.include_usage`` is set: no choices, usage."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion.chunk",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
 def make_agent(base_url: str, **kwargs: Any) -> OpenAICompatibleAgent:
     options: dict[str, Any] = {
         "api_key": "sk-test-123",
@@ -175,6 +257,8 @@ def test_request_usage_and_cost(provider: FakeProvider) -> None:
             {"role": "user", "content": "When should we ship?"},
         ],
         "max_tokens": MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
         "temperature": 0.2,
     }
     assert result.output == "Ship it on Friday."
@@ -405,6 +489,8 @@ def test_without_key_no_authorization_and_alternative_max_tokens_field(
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "7"}],
         "max_completion_tokens": MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
     }
 
 
@@ -418,3 +504,75 @@ def test_no_user_message_is_an_error_before_any_call(provider: FakeProvider) -> 
 def test_base_url_must_be_http(base_url: str) -> None:
     with pytest.raises(ConfigurationError, match="OPENAI_BASE_URL"):
         make_agent(base_url)
+
+
+# --- streaming: the output bound holds even when the provider ignores it ---------------------
+
+
+def test_a_streamed_answer_is_read_with_its_usage(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=5, token="word ")))
+    ctx = make_context()
+    result = make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert result.output == "word " * 5
+    assert (ctx.budget.input_tokens, ctx.budget.output_tokens) == (24, 5)
+    assert ctx.budget.spent_usd == PRICE.cost(24, 5)
+
+
+def test_an_honest_stream_at_exactly_the_bound_is_not_cut(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=10 * MAX_TOKENS)))
+    ctx = make_context()
+    result = make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert result.output == "tok " * MAX_TOKENS
+    assert ctx.budget.output_tokens == MAX_TOKENS
+
+
+def test_a_provider_ignoring_max_tokens_is_cut_at_the_bound(provider: FakeProvider) -> None:
+    # Given the issue's provider: it ignores max_tokens and would stream 100 000 tokens
+    provider.replies.append(Reply(stream=Stream(tokens=100_000, honour_max_tokens=False)))
+    worst = PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+    ctx = make_context(budget=str(worst * 3 / 2))
+    # When the agent reads the stream
+    with pytest.raises(OutputBoundExceeded, match="cut there"):
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    # Then it stopped reading past the bound and hung up (the server saw the close
+    # long before its 100 000 tokens), and the call is booked at its reservation
+    assert provider.client_hung_up.wait(5)
+    assert provider.chunks_sent < 100_000
+    assert ctx.budget.spent_usd == worst <= ctx.budget.limit_usd
+    assert ctx.budget.reserved_usd == 0
+
+
+def test_a_batching_provider_ignoring_max_tokens_is_cut_by_bytes(provider: FakeProvider) -> None:
+    # 50 tokens per chunk: the chunk count stays low, the bytes do not
+    stream = Stream(tokens=100_000, honour_max_tokens=False, per_chunk=50, token="token ")
+    provider.replies.append(Reply(stream=stream))
+    ctx = make_context()
+    with pytest.raises(OutputBoundExceeded):
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert provider.chunks_sent < 100_000 // 50
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_a_stream_cut_by_the_provider_is_billed(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=3, end=False)))
+    ctx = make_context()
+    with pytest.raises(ProviderError, match="ended before the answer did") as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert raised.value.billed
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_usage_above_the_bound_is_booked_and_ends_the_call(provider: FakeProvider) -> None:
+    # Given a non-streaming server that ignores max_tokens and reports 100 000 tokens
+    provider.replies.append(Reply(body=completion("a very long answer", 24, 100_000)))
+    ctx = make_context(budget="0.10")
+    # Then the usage is booked as reported and the call raises BudgetOverrun
+    with pytest.raises(BudgetOverrun) as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == PRICE.cost(24, 100_000) == raised.value.charged
+    assert raised.value.overshoot == raised.value.charged - raised.value.reserved > 0
+    assert ctx.budget.overrun is raised.value
+    # And no later call of the run is reserved
+    with pytest.raises(BudgetOverrun):
+        make_agent(provider.base_url).invoke(user("again"), None, ctx)
+    assert len(provider.requests) == 1
