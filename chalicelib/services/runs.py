@@ -71,6 +71,7 @@ from chalicelib.domain.enums import (
     FireOutcome,
     OnRunCompleted,
     OverlapPolicy,
+    PausedBy,
     PauseReason,
     RunStatus,
     RunTrigger,
@@ -78,7 +79,11 @@ from chalicelib.domain.enums import (
     SkipReason,
     ThreadStatus,
 )
-from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.errors import (
+    InvalidCronError,
+    ScheduleNotFoundError,
+    SchedulePausedBySystemError,
+)
 from chalicelib.domain.models import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
@@ -669,10 +674,22 @@ class RunService:
         return schedule, runs
 
     def trigger_now(self, principal: Principal, schedule_id: str) -> str:
-        """Start a manual run asynchronously; returns its run id."""
+        """Start a manual run asynchronously; returns its run id.
+
+        A schedule the user paused may still be run now (a deliberate test run); one the
+        system paused (``paused_by = system``: budget exceeded or overrun) may not —
+        :class:`SchedulePausedBySystemError` — until the user resumes it. The trigger's
+        claim re-checks this in its own condition, so a pause landing between this
+        check and the run still holds.
+
+        Raises:
+            SchedulePausedBySystemError: the schedule is paused by the system.
+        """
         schedule = self._schedules.get(principal, schedule_id)
         if schedule is None:  # pragma: no cover - get raises
             raise ScheduleNotFoundError(schedule_id)
+        if schedule.status is ScheduleStatus.PAUSED and schedule.paused_by is PausedBy.SYSTEM:
+            raise SchedulePausedBySystemError(schedule.id, schedule.pause_reason)
         run_id = new_id()
         event = TriggerEvent(
             tenant_id=principal.tenant_id,

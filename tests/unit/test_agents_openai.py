@@ -22,8 +22,8 @@ import pytest
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
-    DeadlineExceeded,
     BudgetOverrun,
+    DeadlineExceeded,
     ModelPrice,
     OutputBoundExceeded,
     ProviderError,
