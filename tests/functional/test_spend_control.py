@@ -150,3 +150,50 @@ def test_run_now_on_a_user_paused_schedule_runs_and_keeps_it_paused(
         "holiday",
         "user",
     )
+
+
+@pytest.mark.parametrize(
+    ("reply", "billed"),
+    [
+        (Reply(503, {"error": {"message": "overloaded"}}), False),
+        (Reply(200, "<html>proxy login</html>", headers={"Content-Type": "text/html"}), False),
+        (Reply(stream=Stream(tokens=3, end=False)), True),  # lost mid-answer
+    ],
+)
+def test_a_failed_call_costs_what_was_billed(
+    container: Any, provider: FakeProvider, clock: Any, reply: Reply, billed: bool
+) -> None:
+    provider.replies.append(reply)
+    sched = make(container, assistant="openai", max_budget_per_run_usd=Decimal("0.10"))
+    clock.set(NINE + timedelta(seconds=1))
+    assert deliver(container, sched.id, NINE)["status"] == "error"
+    [run] = history(container, sched.id)
+    # Unbilled: released (cost 0, the error recorded); ambiguous: booked at the reservation
+    assert run.error_message
+    assert (run.usage.cost_usd > 0) is billed
+    assert run.usage.total_tokens == 0
+
+
+def test_the_claim_refuses_a_manual_run_of_a_system_paused_schedule(
+    container: Any, clock: Any
+) -> None:
+    """A pause landing between the API's check and the trigger still holds."""
+    from chalicelib.domain.enums import RunTrigger
+    from chalicelib.services.runs import TriggerEvent
+    from tests.functional.test_trigger import ALICE
+
+    sched = make(
+        container, max_budget_per_run_usd=Decimal("0.0015"), context={"demo_model_calls": 5}
+    )
+    clock.set(NINE + timedelta(seconds=1))
+    assert deliver(container, sched.id, NINE)["status"] == "budget_exceeded"
+    manual = TriggerEvent(
+        tenant_id=ALICE.tenant_id,
+        user_id=ALICE.user_id,
+        schedule_id=sched.id,
+        scheduled_time=NINE + timedelta(seconds=2),
+        trigger=RunTrigger.MANUAL,
+        run_id="manual-run-1",
+    )
+    summary = container.run_executor.execute(manual, lambda: 900_000)
+    assert (summary.status.value, summary.reason) == ("skipped", "paused")
