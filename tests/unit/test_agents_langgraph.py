@@ -18,6 +18,7 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
     prompt_token_bound,
@@ -377,3 +378,18 @@ def test_an_unbounded_call_to_a_model_without_a_catalog_maximum_is_refused() -> 
     with pytest.raises(AgentError, match="no max_output_tokens"):
         agent.invoke(user("hi"), None, make_context())
     assert graphs.unbounded_model.requests == []
+
+
+def test_an_over_report_ends_the_graph_even_if_a_node_catches_it() -> None:
+    # Given the careless graph (its nodes swallow every error) and a model that reports
+    # 100 000 output tokens for a call bounded at 64
+    graphs.swallow_model.output_tokens = 100_000
+    try:
+        ctx = make_context(budget="1.00")
+        with pytest.raises(BudgetOverrun):
+            make_agent("swallowing_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.swallow_model.output_tokens = 7
+    # Then the usage is booked as reported and the second node's call was refused
+    assert len(graphs.swallow_model.requests) == 1
+    assert ctx.budget.output_tokens == 100_000 and ctx.budget.overrun is not None
