@@ -21,6 +21,7 @@ from botocore.stub import Stubber
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
     ProviderError,
@@ -425,3 +426,15 @@ def test_request_without_system_prompt_or_temperature(client: Any, stubber: Stub
     )
     assert agent.invoke(user("hi"), None, make_context()).output == "hello"
     stubber.assert_no_pending_responses()
+
+
+def test_usage_above_max_tokens_is_booked_and_raised(client: Any, stubber: Stubber) -> None:
+    # Given a model that reports far more output than the maxTokens it was sent
+    stubber.add_response("converse", converse_response("a very long answer", 31, 50_000))
+    agent, _ = make_agent(client)
+    ctx = make_context(budget="0.01")
+    # Then the call's usage is booked as reported and the run is told at once
+    with pytest.raises(BudgetOverrun) as raised:
+        agent.invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == PRICE.cost(31, 50_000) == raised.value.charged
+    assert raised.value.model == MODEL
