@@ -40,6 +40,7 @@ from chalicelib.agents.base import (
 )
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.services.runs import RunExecutor, TriggerEvent
+from tests.functional.test_runaway_agents import OneAgent
 from tests.functional.test_trigger import NINE, history, make, reload
 from tests.helpers import scheduled_event
 
@@ -105,22 +106,6 @@ class ScriptedAgent:
             )
         self.made.append((call, call.price.cost(usage.input_tokens, usage.output_tokens)))
         return "ok", usage
-
-
-class OneAgent:
-    """The container's catalog, except that every assistant runs ``agent``."""
-
-    def __init__(self, inner: Any, agent: Any) -> None:
-        self._inner, self._agent = inner, agent
-
-    def assistant(self, graph_id: str) -> Any:
-        return self._inner.assistant(graph_id)
-
-    def agent(self, graph_id: str) -> Any:
-        return self._agent
-
-    def model_info(self, graph_id: str) -> Any:
-        return self._inner.model_info(graph_id)
 
 
 calls = st.builds(

@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +23,15 @@ from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from tests.fixtures import graphs
 from tests.functional.test_trigger import NINE, history, make, reload
 from tests.helpers import JSONClient, assistants_file, deliver, langgraph_assistant
-from tests.unit.test_agents_openai import FakeProvider, Reply, Stream
+from tests.unit.test_agents_openai import FakeProvider, Reply, Stream, serving
 
 BASE = "/api/v1/schedules"
 
 
 @pytest.fixture
 def provider() -> Iterator[FakeProvider]:
-    state = FakeProvider()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving() as state:
+        yield state
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ chat-completions JSON, provider errors, slow answers, redirects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -156,8 +157,9 @@ class FakeProvider:
         return Handler
 
 
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
+@contextlib.contextmanager
+def serving() -> Iterator[FakeProvider]:
+    """A scripted provider on 127.0.0.1 (port 0), for as long as the block lasts."""
     state = FakeProvider()
     server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
     server.daemon_threads = True
@@ -165,9 +167,17 @@ def provider() -> Iterator[FakeProvider]:
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield state
-    server.shutdown()
-    server.server_close()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with serving() as state:
+        yield state
 
 
 def completion(text: str, prompt_tokens: int = 24, completion_tokens: int = 9) -> dict[str, Any]:
