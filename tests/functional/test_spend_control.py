@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from tests.fixtures import graphs
-from tests.functional.test_trigger import NINE, history, make, reload
+from tests.functional.test_trigger import ALICE, NINE, history, make, reload
 from tests.helpers import JSONClient, assistants_file, deliver, langgraph_assistant
 from tests.unit.test_agents_openai import FakeProvider, Reply, Stream, serving
 
@@ -41,7 +41,9 @@ def settings_overrides(tmp_path: Path, provider: FakeProvider) -> dict[str, Any]
         "OPENAI_BASE_URL": provider.base_url,
         "OPENAI_API_KEY": "sk-local",
         "ASSISTANTS_FILE": assistants_file(
-            tmp_path, overreport=langgraph_assistant("over_reporting_graph")
+            tmp_path,
+            overreport=langgraph_assistant("over_reporting_graph"),
+            unbounded=langgraph_assistant("unbounded_graph"),
         ),
     }
 
@@ -171,7 +173,6 @@ def test_the_claim_refuses_a_manual_run_of_a_system_paused_schedule(
     """A pause landing between the API's check and the trigger still holds."""
     from chalicelib.domain.enums import RunTrigger
     from chalicelib.services.runs import TriggerEvent
-    from tests.functional.test_trigger import ALICE
 
     sched = make(
         container, max_budget_per_run_usd=Decimal("0.0015"), context={"demo_model_calls": 5}
@@ -188,3 +189,14 @@ def test_the_claim_refuses_a_manual_run_of_a_system_paused_schedule(
     )
     summary = container.run_executor.execute(manual, lambda: 900_000)
     assert (summary.status.value, summary.reason) == ("skipped", "paused")
+
+
+def test_the_issues_unbounded_graph_is_refused_before_its_call(container: Any, clock: Any) -> None:
+    """A graph whose chat model has no max_tokens, on a $0.10 budget: its model (gpt-4o)
+    may answer 16 384 tokens ($0.164), so the call is never sent and nothing is spent."""
+    sched = make(container, assistant="unbounded", max_budget_per_run_usd=Decimal("0.10"))
+    clock.set(NINE + timedelta(seconds=1))
+    assert deliver(container, sched.id, NINE)["status"] == "budget_exceeded"
+    [run] = history(container, sched.id)
+    assert run.usage.cost_usd == 0 and graphs.unbounded_model.requests == []
+    assert "gpt-4o may cost up to $0.16" in (run.error_message or "")
