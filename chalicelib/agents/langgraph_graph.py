@@ -18,9 +18,9 @@ aborts the call *before the request is sent*:
   :func:`~chalicelib.agents.base.prompt_token_bound` over the serialized messages
   (their text, plus any tool calls) and the bound tools' schemas; max output tokens
   are the bound the call actually sends — its invocation parameters' ``max_tokens``
-  (``max_completion_tokens``, ``max_output_tokens``, ``maxTokens``, as the LangChain
-  integrations name it; LangSmith's ``ls_max_tokens``) — else, when the call sends
-  none (e.g. ``ChatOpenAI()`` by default), the priced model's ``max_output_tokens``
+  (``max_completion_tokens``, ``max_output_tokens``, ``maxTokens``, ``num_predict``,
+  as the LangChain integrations name it; LangSmith's ``ls_max_tokens``) — else, when
+  the call sends none (e.g. ``ChatOpenAI()`` by default), the model's ``max_output_tokens``
   from the price catalog: the provider may then generate that much, so that much is
   reserved. Configure the graph's models with ``max_tokens`` for a tighter bound.
 * end: settle with the generation messages' ``usage_metadata``
@@ -102,7 +102,16 @@ from chalicelib.domain.models import JSONObject
 # How often the waiting agent re-reads ctx.monotonic (it may be a test's fake clock).
 _WAIT_SLICE_SECONDS = 0.25
 
-_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens")
+# The output bound as LangChain integrations name it in their invocation parameters:
+# OpenAI/Anthropic/Bedrock Converse, OpenAI's newer field, Google, Bedrock's camelCase,
+# Ollama (whose -1 = unbounded is not a bound). Non-positive values are no bound.
+_MAX_TOKEN_KEYS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "maxTokens",
+    "num_predict",
+)
 _ROLE_OF_TYPE = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 

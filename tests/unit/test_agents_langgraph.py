@@ -393,3 +393,19 @@ def test_an_over_report_ends_the_graph_even_if_a_node_catches_it() -> None:
     # Then the usage is booked as reported and the second node's call was refused
     assert len(graphs.swallow_model.requests) == 1
     assert ctx.budget.output_tokens == 100_000 and ctx.budget.overrun is not None
+
+
+@pytest.mark.parametrize(
+    "key", ["max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens", "num_predict"]
+)
+def test_the_bound_a_call_sends_is_read_under_each_integrations_name(key: str) -> None:
+    # Given a model call bounded at 50 tokens by the parameter name its integration uses
+    config = {"configurable": {"bound_key": key}}
+    worst = GPT_4O.cost(prompt_token_bound("hi"), graphs.PARAM_BOUND_TOKENS)
+    # Then exactly that worst case is reserved: it runs on that budget...
+    ctx = make_context(budget=str(worst), config=config)
+    assert make_agent("param_bound_graph").invoke(user("hi"), None, ctx).output == "bounded"
+    # ...and not on one output token less (16 384 would have been refused on both)
+    short = make_context(budget=str(worst - GPT_4O.cost(0, 1)), config=config)
+    with pytest.raises(BudgetExceeded):
+        make_agent("param_bound_graph").invoke(user("hi"), None, short)
