@@ -240,6 +240,9 @@ class Container:
                 default_budget_usd=s.default_budget_usd,
                 default_timeout_seconds=s.SCHEDULE_DEFAULT_TIMEOUT_SECONDS,
                 max_timeout_seconds=s.SCHEDULE_MAX_TIMEOUT_SECONDS,
+                default_max_attempts_per_call=s.RETRY_MAX_ATTEMPTS_PER_CALL,
+                default_initial_backoff_seconds=s.RETRY_INITIAL_BACKOFF_SECONDS,
+                default_pause_after_failures=s.PAUSE_AFTER_CONSECUTIVE_FAILURES,
             ),
             assistants=self.assistants,
             default_assistant=s.DEFAULT_ASSISTANT,
@@ -289,6 +292,7 @@ class Container:
                 running_grace_seconds=s.RUNNING_GRACE_SECONDS,
                 kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
+                max_backoff_seconds=s.RETRY_MAX_BACKOFF_SECONDS,
             ),
         )
 

@@ -415,7 +415,8 @@ class RunContext:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, price, prompt_tokens, max_output_tokens, call)
+            result: T = retrying(self._attempt, price, prompt_tokens, max_output_tokens, call)
+            return result
         except ProviderError as exc:
             if stopped == ["deadline"]:
                 raise DeadlineExceeded(

@@ -117,6 +117,8 @@ class PauseReason(StrEnum):
 
     BUDGET_EXCEEDED = "budget_exceeded"
     """A run hit its budget and ``AUTO_PAUSE_ON_BUDGET_EXCEEDED`` is on."""
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    """``pause_after_failures`` runs in a row failed (error or timeout)."""
 
 
 class ThreadStatus(StrEnum):
