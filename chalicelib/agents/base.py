@@ -133,6 +133,8 @@ class ModelPrice:
     provider: str
     input_per_million: Decimal
     output_per_million: Decimal
+    max_output_tokens: int | None = None
+    """The most the model generates in one call (the price catalog's ``max_output_tokens``)."""
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
         return (

@@ -18,10 +18,13 @@ Design decisions:
   :class:`~chalicelib.agents.base.AgentError`.
 * **No redirects.** urllib would follow a 30x to any host, resending the bearer
   token there (and turning the POST into a GET). A redirect is reported as an error.
-* **Errors.** HTTP 4xx/5xx become an ``AgentError`` with the status and the
+* **Errors.** Every provider failure is a
+  :class:`~chalicelib.agents.base.ProviderError` carrying the status and the
   provider's own message (OpenAI's ``{"error": {"message"}}``, or ``detail`` /
-  ``message`` / the raw text of compatible servers); unreachable hosts, dropped
-  connections and malformed JSON are ``AgentError`` too.
+  ``message`` / the raw text of compatible servers), classified billed or not and
+  transient or not by :mod:`chalicelib.agents.provider_errors`: an HTTP error status,
+  an unreachable host and a 200 that is not a completion are unbilled; a connection
+  lost after the request was sent or a body cut mid-JSON are billed.
 * **Messages.** The assistant's system prompt, then the thread's messages and the
   input's, as ``{"role", "content"}``; ``tool`` messages are sent as user text
   (a ``tool`` role would need the ``tool_call_id`` of a replayed tool call).
@@ -43,6 +46,7 @@ from chalicelib.agents.base import (
     CallUsage,
     ChatMessage,
     ModelPrice,
+    ProviderError,
     RunContext,
     call_with_timeout,
     chat_result,
@@ -51,6 +55,7 @@ from chalicelib.agents.base import (
     prompt_token_bound,
     state_messages,
 )
+from chalicelib.agents.provider_errors import http_status_error
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.models import JSONObject
 
@@ -140,13 +145,19 @@ class OpenAICompatibleAgent:
         except TimeoutError:
             if timeout <= self.timeout_cap:
                 raise  # the deadline was the limit: model_call reports DeadlineExceeded
-            raise AgentError(
-                f"{self.host} did not answer within {self.timeout_cap:g} s (model {self.model})"
+            raise ProviderError(
+                f"{self.host} did not answer within {self.timeout_cap:g} s (model {self.model})",
+                billed=True,
+                transient=True,
             ) from None
-        return self._parse(raw, prompt_bound)
+        return self._parse(*raw, prompt_bound)
 
-    def _post(self, payload: bytes, timeout: float) -> bytes:
-        """Send the request (in the worker thread); raise AgentError or TimeoutError."""
+    def _post(self, payload: bytes, timeout: float) -> tuple[str, bytes]:
+        """Send the request (in the worker thread): the answer's content type and body.
+
+        Raises :class:`ProviderError` classified as described in
+        :mod:`chalicelib.agents.provider_errors`, or ``TimeoutError``.
+        """
         import http.client
         import urllib.error
         import urllib.request
@@ -162,18 +173,36 @@ class OpenAICompatibleAgent:
             headers["Authorization"] = f"Bearer {api_key}"
         request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
         try:
-            with _opener().open(request, timeout=timeout) as response:
-                return bytes(response.read())
+            response = _opener().open(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
-            raise AgentError(self._http_error(exc)) from exc
+            # An error status came before any output: nothing was generated.
+            raise http_status_error(self._http_error(exc), exc.code, exc.headers) from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise TimeoutError(f"{self.host} timed out") from exc
-            raise AgentError(f"cannot reach {self.host}: {exc.reason}") from exc
+            # urllib raises URLError only while connecting and sending the request:
+            # the provider never received a whole request.
+            raise ProviderError(
+                f"cannot reach {self.host}: {exc.reason}", billed=False, transient=True
+            ) from exc
         except TimeoutError:
             raise
         except (OSError, http.client.HTTPException) as exc:
-            raise AgentError(f"the connection to {self.host} failed: {exc!r}") from exc
+            # The request was sent and no status line came back: it may have run.
+            raise ProviderError(
+                f"the connection to {self.host} was lost before an answer: {exc!r}",
+                billed=True,
+                transient=True,
+            ) from exc
+        with response:
+            try:
+                return str(response.headers.get("Content-Type") or ""), bytes(response.read())
+            except TimeoutError:
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                raise ProviderError(
+                    f"the connection to {self.host} was lost mid-response: {exc!r}", billed=True
+                ) from exc
 
     def _http_error(self, exc: urllib.error.HTTPError) -> str:
         try:
@@ -183,22 +212,34 @@ class OpenAICompatibleAgent:
         detail = _provider_message(text) or exc.reason or "no message"
         return f"{self.host} returned HTTP {exc.code} for model {self.model}: {detail}"
 
-    def _parse(self, raw: bytes, prompt_bound: int) -> tuple[str, CallUsage]:
+    def _parse(self, content_type: str, raw: bytes, prompt_bound: int) -> tuple[str, CallUsage]:
         try:
             document = json.loads(raw)
         except ValueError as exc:
-            raise AgentError(f"{self.host} returned malformed JSON (model {self.model})") from exc
+            # A body that does not even start like JSON (a proxy's HTML page) is not a
+            # completion: nothing was generated. One that starts like JSON and breaks
+            # off may be a completion cut short: it may have been billed.
+            started_as_json = raw.lstrip()[:1] in (b"{", b"[") and "html" not in content_type
+            raise ProviderError(
+                f"{self.host} returned malformed JSON (model {self.model})",
+                billed=started_as_json,
+            ) from exc
         if not isinstance(document, dict):
-            raise AgentError(f"{self.host} returned an unexpected response (model {self.model})")
-        if "error" in document:
+            raise ProviderError(
+                f"{self.host} returned an unexpected response (model {self.model})", billed=True
+            )
+        if "error" in document and not document.get("choices"):
+            # The provider's own error answer, with no output: nothing was generated.
             detail = _provider_message(json.dumps(document))
-            raise AgentError(f"{self.host} returned an error for model {self.model}: {detail}")
+            raise ProviderError(
+                f"{self.host} returned an error for model {self.model}: {detail}", billed=False
+            )
         try:
             message = document["choices"][0]["message"]
             text = message_text(message.get("content"))
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise AgentError(
-                f"{self.host} returned no choices[0].message (model {self.model})"
+            raise ProviderError(
+                f"{self.host} returned no choices[0].message (model {self.model})", billed=True
             ) from exc
         usage = document.get("usage")
         usage = usage if isinstance(usage, dict) else {}

@@ -24,6 +24,7 @@ from chalicelib.agents.base import (
     BudgetExceeded,
     DeadlineExceeded,
     ModelPrice,
+    ProviderError,
     prompt_token_bound,
 )
 from chalicelib.agents.openai_compat import OpenAICompatibleAgent
@@ -86,7 +87,9 @@ class FakeProvider:
                         **reply.headers,
                     }.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
+                    cut_at = reply.headers.get("X-Cut-At")
+                    length = int(cut_at) if cut_at else len(payload)
+                    self.send_header("Content-Length", str(length))
                     self.end_headers()
                     self.wfile.write(payload)
                 except OSError:
@@ -227,22 +230,25 @@ def test_no_call_starts_after_the_deadline(provider: FakeProvider) -> None:
     assert provider.requests == []
 
 
+RATE_LIMITED = {
+    "error": {
+        "message": "Rate limit reached for gpt-4o-mini on requests per min (RPM)",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
+
+
 @pytest.mark.parametrize(
-    ("reply", "expected"),
+    ("reply", "expected", "billed", "transient", "retry_after"),
     [
         (
-            Reply(
-                429,
-                {
-                    "error": {
-                        "message": "Rate limit reached for gpt-4o-mini on requests per min (RPM)",
-                        "type": "requests",
-                        "param": None,
-                        "code": "rate_limit_exceeded",
-                    }
-                },
-            ),
+            Reply(429, RATE_LIMITED, headers={"Retry-After": "7"}),
             "HTTP 429 for model gpt-4o-mini: Rate limit reached for gpt-4o-mini",
+            False,
+            True,
+            7.0,
         ),
         (
             Reply(
@@ -250,38 +256,102 @@ def test_no_call_starts_after_the_deadline(provider: FakeProvider) -> None:
                 {"error": {"message": "Incorrect API key provided: sk-test-***", "code": None}},
             ),
             "HTTP 401 for model gpt-4o-mini: Incorrect API key provided",
+            False,
+            False,
+            None,
         ),
-        (Reply(400, {"detail": "model 'gpt-4o-mini' not found"}), "HTTP 400"),
+        (Reply(400, {"detail": "model 'gpt-4o-mini' not found"}), "HTTP 400", False, False, None),
+        (Reply(408, {"detail": "request timeout"}), "HTTP 408", False, True, None),
+        (Reply(500, {"error": {"message": "internal"}}), "HTTP 500", False, True, None),
         (
             Reply(502, "<html>Bad Gateway</html>"),
             "HTTP 502 for model gpt-4o-mini: <html>Bad Gateway",
+            False,
+            True,
+            None,
         ),
-        (Reply(200, "{not json"), "malformed JSON"),
-        (Reply(200, {"error": {"message": "upstream overloaded"}}), "upstream overloaded"),
-        (Reply(200, {"id": "x", "choices": []}), "no choices[0].message"),
-        (Reply(302, "", headers={"Location": "https://elsewhere.example/steal"}), "HTTP 302"),
+        (
+            Reply(503, "busy", headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+            "HTTP 503",
+            False,
+            True,
+            0.0,  # an HTTP-date in the past: retry now
+        ),
+        # A 200 that is not a completion at all (a proxy's page): nothing was generated.
+        (
+            Reply(200, "<html>Sign in to the proxy</html>", headers={"Content-Type": "text/html"}),
+            "malformed JSON",
+            False,
+            False,
+            None,
+        ),
+        # A completion that starts and breaks off may have been generated: billed.
+        (
+            Reply(200, '{"id": "chatcmpl-1", "choices": [{"mess'),
+            "malformed JSON",
+            True,
+            False,
+            None,
+        ),
+        (
+            Reply(200, {"error": {"message": "upstream overloaded"}}),
+            "upstream overloaded",
+            False,
+            False,
+            None,
+        ),
+        (Reply(200, {"id": "x", "choices": []}), "no choices[0].message", True, False, None),
+        (
+            Reply(302, "", headers={"Location": "https://elsewhere.example/steal"}),
+            "HTTP 302",
+            False,
+            False,
+            None,
+        ),
     ],
 )
-def test_provider_errors_become_agent_errors(
-    provider: FakeProvider, reply: Reply, expected: str
+def test_provider_errors_are_classified(
+    provider: FakeProvider,
+    reply: Reply,
+    expected: str,
+    billed: bool,
+    transient: bool,
+    retry_after: float | None,
 ) -> None:
     provider.replies.append(reply)
     ctx = make_context()
-    with pytest.raises(AgentError) as raised:
+    with pytest.raises(ProviderError) as raised:
         make_agent(provider.base_url).invoke(user("hi"), None, ctx)
-    assert expected in str(raised.value)
+    error = raised.value
+    assert expected in str(error)
+    assert (error.billed, error.transient, error.retry_after) == (billed, transient, retry_after)
     assert len(provider.requests) == 1  # and a redirect was not followed
-    # A failed call may have been billed: it is booked at its reservation.
-    assert ctx.budget.calls == 1 and ctx.budget.spent_usd > 0
+    # An unbilled call is released (cost 0); a billed one is booked at its reservation.
+    assert ctx.budget.calls == 1 and ctx.budget.reserved_usd == 0
+    worst = PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+    assert ctx.budget.spent_usd == (worst if billed else 0)
 
 
-def test_unreachable_server_is_an_agent_error() -> None:
+def test_connection_lost_mid_response_is_billed(provider: FakeProvider) -> None:
+    # Given a provider that announces a body and hangs up halfway through it
+    provider.replies.append(Reply(body='{"id": "chatcmpl-1"', headers={"X-Cut-At": "400"}))
+    ctx = make_context()
+    with pytest.raises(ProviderError, match="mid-response") as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert raised.value.billed and not raised.value.transient
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_unreachable_server_is_unbilled_and_transient() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     agent = make_agent(f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(AgentError, match=r"cannot reach 127\.0\.0\.1"):
-        agent.invoke(user("hi"), None, make_context())
+    ctx = make_context()
+    with pytest.raises(ProviderError, match=r"cannot reach 127\.0\.0\.1") as raised:
+        agent.invoke(user("hi"), None, ctx)
+    assert not raised.value.billed and raised.value.transient
+    assert ctx.budget.spent_usd == 0
 
 
 def test_slow_answer_past_the_deadline_is_a_deadline(provider: FakeProvider) -> None:
