@@ -74,6 +74,7 @@ class Container:
         *,
         region_name_override: str | None = None,
         read_timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> Any:
         import boto3
         from botocore.config import Config
@@ -85,7 +86,7 @@ class Container:
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
             config=Config(
-                retries={"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS},
+                retries={"mode": "standard", "max_attempts": max_attempts or s.AWS_MAX_ATTEMPTS},
                 connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=read_timeout or s.AWS_READ_TIMEOUT_SECONDS,
                 max_pool_connections=50,
@@ -131,11 +132,14 @@ class Container:
     @functools.cached_property
     def bedrock_runtime(self) -> Any:
         # Model calls can run for most of a run's timeout; the deadline, not botocore's
-        # default 60 s read timeout, bounds them.
+        # default 60 s read timeout, bounds them. One attempt per call: the run's retry
+        # policy (RunContext.model_call) retries throttling within the deadline and
+        # budget, and booking each attempt needs to see each attempt.
         return self._client(
             "bedrock-runtime",
             region_name_override=self.settings.BEDROCK_REGION or None,
             read_timeout=self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS,
+            max_attempts=1,
         )
 
     # --- adapters ---------------------------------------------------------------------------
