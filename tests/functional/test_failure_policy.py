@@ -1,7 +1,7 @@
 """Issue 13's proofs, through the real trigger and the real agents.
 
 The OpenAI-compatible agent talks HTTP to the scripted local server of
-``tests/unit/test_agents_openai.py``; the Bedrock agent uses a real boto3 client under
+``tests/fixtures/openai_server.py``; the Bedrock agent uses a real boto3 client under
 botocore's Stubber (the container's ``bedrock_runtime`` is that client). Webhooks go
 to a local HTTPS receiver through the real sender (told that loopback is fine, TLS
 still checked). Backoffs are real but short (``initial_backoff_seconds`` 0.1).
@@ -24,8 +24,8 @@ from chalicelib.agents.base import prompt_token_bound
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
+from tests.fixtures.openai_server import FakeProvider, Reply, completion
 from tests.helpers import SEED_BODY, JSONClient, assistants_file, deliver
-from tests.unit.test_agents_openai import FakeProvider, Reply, completion, provider  # noqa: F401
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

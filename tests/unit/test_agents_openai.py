@@ -1,20 +1,15 @@
 """The OpenAI-compatible agent against a real local HTTP server.
 
-A ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) plays the provider: it records each
-request (path, headers, JSON body) and answers from a script — realistic
-chat-completions JSON, provider errors, slow answers, redirects.
+The scripted provider of ``tests/fixtures/openai_server.py`` (the ``provider`` fixture)
+records each request and answers from a script — realistic chat-completions JSON,
+provider errors, slow answers, redirects.
 """
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -30,115 +25,12 @@ from chalicelib.agents.base import (
 from chalicelib.agents.openai_compat import OpenAICompatibleAgent
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.domain.errors import ConfigurationError
+from tests.fixtures.openai_server import FakeProvider, Reply, completion
 from tests.fixtures.run_context import FakeClock, make_context
 
 PRICE: ModelPrice = load_prices(DEFAULT_PRICES_FILE, None)["gpt-4o-mini"]
 SYSTEM = "You are a concise assistant."
 MAX_TOKENS = 128
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    delay: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class FakeProvider:
-    """The scripted server's state, shared with its request handler."""
-
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-        self.requests: list[Recorded] = []
-        self.base_url = ""
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                provider.requests.append(
-                    Recorded(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw)
-                    )
-                )
-                reply = (
-                    provider.replies.pop(0) if provider.replies else Reply(body=completion("ok"))
-                )
-                time.sleep(reply.delay)
-                payload = (
-                    reply.body.encode()
-                    if isinstance(reply.body, str)
-                    else json.dumps(reply.body).encode()
-                )
-                try:
-                    self.send_response(reply.status)
-                    for name, value in {
-                        "Content-Type": "application/json",
-                        **reply.headers,
-                    }.items():
-                        self.send_header(name, value)
-                    cut_at = reply.headers.get("X-Cut-At")
-                    length = int(cut_at) if cut_at else len(payload)
-                    self.send_header("Content-Length", str(length))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass  # the client gave up (timeout tests)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    state = FakeProvider()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
-    server.daemon_threads = True
-    # A short poll interval keeps shutdown() (once per test) fast.
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-def completion(text: str, prompt_tokens: int = 24, completion_tokens: int = 9) -> dict[str, Any]:
-    """A chat.completion as OpenAI returns it."""
-    return {
-        "id": "chatcmpl-AbC123",
-        "object": "chat.completion",
-        "created": 1_735_689_600,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-        },
-        "system_fingerprint": "fp_0ba0d124f1",
-    }
 
 
 def make_agent(base_url: str, **kwargs: Any) -> OpenAICompatibleAgent:
