@@ -258,3 +258,22 @@ def test_deliveries_are_signed_over_the_exact_body_with_a_timestamp(
     assert not verify("whsec_k", header, raw, now=1_800_000_000 + 301)  # a replay, too late
     assert not verify("whsec_k", "v1=00", raw, now=1_800_000_000)
     assert SIGNATURE_HEADER not in unsigned["headers"]  # no secret (older schedules): unsigned
+
+
+def test_the_readme_verification_snippet_accepts_our_signatures_only() -> None:
+    import re
+    import time
+
+    from chalicelib.services.webhooks import signature
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Signatures", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    namespace: dict[str, Any] = {}
+    exec(snippet.group(1), namespace)  # the receiver's code, as documented
+    body = b'{"event":"schedule.paused"}'
+    header = signature("whsec_k", int(time.time()), body)
+    assert namespace["verify"]("whsec_k", header, body)
+    assert not namespace["verify"]("whsec_x", header, body)
+    assert not namespace["verify"]("whsec_k", signature("whsec_k", 1, body), body)
