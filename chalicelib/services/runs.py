@@ -25,15 +25,19 @@
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
-4. **Finish.** One transaction: terminal run record, counters, ``last_run_at``, the
-   running marker, a system pause after ``budget_exceeded``, and the thread (deleted
-   for stateless ``delete``, its new state written otherwise). Tokens and cost are
-   recorded for every outcome.
+4. **Finish.** One transaction: terminal run record (with its model-call attempts),
+   counters — ``consecutive_failures`` added to by ``error``/``timeout``, reset by
+   ``success`` — ``last_run_at``, the running marker, a system pause (after
+   ``budget_exceeded``, or when ``consecutive_failures`` reaches the schedule's
+   ``pause_after_failures``), and the thread (deleted for stateless ``delete``, its new
+   state written otherwise). Tokens and cost are recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
    calls the trigger ever makes, converged like the API's). Then the optional
    webhook, whose failure never changes the run: its outcome (``delivered``,
    ``failed: …``, ``refused: …``) is logged with the run id and recorded on the run
-   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook).
+   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook). After a
+   system pause of any reason, the webhook also receives ``schedule.paused``. Every
+   delivery is signed with the schedule's secret (see ``services.webhooks``).
 
 Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 """
