@@ -25,7 +25,14 @@ from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
 from tests.fixtures.openai_server import FakeProvider, Reply, completion
-from tests.helpers import SEED_BODY, JSONClient, assistants_file, deliver
+from tests.helpers import (
+    SEED_BODY,
+    AwsCalls,
+    JSONClient,
+    assistants_file,
+    deliver,
+    scheduled_event,
+)
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -310,9 +317,17 @@ def test_pause_after_failures_zero_never_pauses(
     container: Any, clock: Any, provider: FakeProvider
 ) -> None:
     sched = make(container, pause_after_failures=0)
+    calls = AwsCalls(container.dynamodb, container.scheduler)
     for day in range(6):
         provider.replies = [Reply(status=401, body={"error": {"message": "bad key"}})]
-        assert fire(container, clock, sched.id, day)["status"] == "error"
+        when = NINE + timedelta(days=day)
+        clock.set(when + timedelta(seconds=1))
+        event = scheduled_event(container, sched.id, when)
+        with calls.counting() as counted:
+            assert container.trigger_handler(event, lambda: 900_000)["status"] == "error"
+        # The count rides on the finish transaction: a failed run costs what a
+        # successful one does.
+        assert counted == {"dynamodb.BatchGetItem": 1, "dynamodb.TransactWriteItems": 2}
     after = container.schedule_store.get(ALICE, sched.id)
     assert (after.status.value, after.consecutive_failures) == ("ACTIVE", 6)
 
