@@ -34,9 +34,8 @@ os.environ["BOTOCORE_EXPERIMENTAL__PLUGINS"] = "agentcron_calls=tests.deploy.aws
 
 START = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 
-# Local servers for any test: the scripted OpenAI-compatible provider (``provider``) and
-# an HTTPS webhook receiver (``https_receiver``, ``tls_files``).
-pytest_plugins = ["tests.fixtures.openai_server", "tests.fixtures.webhook_receiver"]
+# A local HTTPS webhook receiver (``https_receiver``, ``tls_files``) for any test.
+pytest_plugins = ["tests.fixtures.webhook_receiver"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -67,10 +67,15 @@ class DynamoDBRunStore:
         values: dict[str, Any] = {":one": codec.n(1)}
         names: dict[str, str] = {"#hc": "history_count"}
         update = "ADD #hc :one"
+        names["#st"] = "status"
+        values[":active"] = codec.s(ScheduleStatus.ACTIVE.value)
         if run.trigger is RunTrigger.SCHEDULE:
             conditions.append("#st = :active")
-            names["#st"] = "status"
-            values[":active"] = codec.s(ScheduleStatus.ACTIVE.value)
+        else:
+            # Run-now may run a schedule its user paused, never one the system paused
+            # (checked by the API too; this holds against a pause landing in between).
+            conditions.append("(#st = :active OR paused_by <> :system)")
+            values[":system"] = codec.s(PausedBy.SYSTEM.value)
         if request.enforce_no_overlap:
             conditions.append("(attribute_not_exists(running_until) OR running_until < :now)")
             values[":now"] = codec.s(codec.ts(run.started_at or run.created_at))
@@ -118,6 +123,7 @@ class DynamoDBRunStore:
                     return ClaimOutcome.GONE
                 if codec.get_s(old, "status") != ScheduleStatus.ACTIVE.value and (
                     run.trigger is RunTrigger.SCHEDULE
+                    or codec.get_opt_s(old, "paused_by") == PausedBy.SYSTEM.value
                 ):
                     return ClaimOutcome.PAUSED
                 return ClaimOutcome.OVERLAP

@@ -28,9 +28,16 @@ history. Agents whose calls start and end in callbacks (:meth:`RunContext.begin_
 the LangGraph graph) are counted but not retried here: their model client owns its
 own retries.
 
-Spend therefore never exceeds the budget. A call cut short by the deadline
-settles at its reservation (we cannot know what the provider billed, so we
-record the worst case rather than a free call).
+Spend therefore never exceeds the budget — provided the provider honours the
+output bound the reservation assumed (the ``max_tokens`` sent; the OpenAI-compatible
+agent also streams and cuts the answer there) and counts prompt tokens within
+:func:`prompt_token_bound`. A provider that reports more is booked truthfully and the
+run ends at once with :class:`BudgetOverrun` (overshoot ≤ that one call).
+
+What a failed call costs: a :class:`ProviderError` with ``billed=False`` (the
+provider's answer proves nothing was generated) releases the reservation; every
+ambiguous ending — the deadline cut the call, the connection was lost mid-response,
+any other exception — is booked at its reservation.
 
 Usage and cost are read from the meter by the run executor for every outcome —
 success, error, timeout and budget_exceeded alike.
@@ -111,6 +118,36 @@ class BudgetExceeded(Exception):
     """
 
 
+class BudgetOverrun(BudgetExceeded):
+    """A provider reported usage costing more than the call's reservation.
+
+    The usage is booked as reported (spend may then exceed the budget by at most this
+    one call's overshoot); the run ends ``budget_exceeded`` at once and the schedule is
+    paused by the system with ``pause_reason = budget_overrun``: the provider did not
+    honour the output bound the budget relies on.
+    """
+
+    def __init__(self, model: str, reserved: Decimal, charged: Decimal) -> None:
+        self.model = model
+        self.reserved = reserved
+        self.charged = charged
+        self.overshoot = charged - reserved
+        super().__init__(
+            f"model {model} reported usage costing ${charged:.6f} for a call bounded at "
+            f"${reserved:.6f} (overshoot ${self.overshoot:.6f}): the provider did not honour "
+            "the output bound"
+        )
+
+
+class OutputBoundExceeded(BudgetExceeded):
+    """A streamed answer went past the call's output bound and was cut there.
+
+    The provider ignored ``max_tokens``; the agent stopped reading and closed the
+    connection, and the call is booked at its reservation. The run ends
+    ``budget_exceeded`` with spend within the budget.
+    """
+
+
 class SpendGuard(Protocol):
     """Spend limits above the run (monthly caps), consulted by :class:`BudgetMeter`.
 
@@ -162,6 +199,8 @@ class BudgetMeter:
     calls: int = 0
     guard: SpendGuard | None = None
     """Monthly caps, when any are configured; ``None`` costs nothing per call."""
+    overrun: BudgetOverrun | None = None
+    """The first call whose reported usage exceeded its reservation; no call after it."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -171,6 +210,8 @@ class BudgetMeter:
     def reserve(self, price: ModelPrice, prompt_tokens: int, max_output_tokens: int) -> Reservation:
         worst = price.cost(prompt_tokens, max_output_tokens)
         with self._lock:
+            if self.overrun is not None:
+                raise self.overrun
             if self.spent_usd + self.reserved_usd + worst > self.limit_usd:
                 raise BudgetExceeded(
                     f"a call to {price.model} may cost up to ${worst:.6f}; "
@@ -189,10 +230,15 @@ class BudgetMeter:
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Decimal:
         """Replace the reservation with the real cost the provider reported.
 
-        The reservation is a true upper bound (see :func:`prompt_token_bound`), so the
-        real cost fits in it; it is booked as reported either way, never rounded down.
+        The reservation is an upper bound only if the provider honoured the output
+        bound (``max_tokens`` sent, or the stream cut there) and tokenises the prompt
+        within :func:`prompt_token_bound`. The cost is booked as reported either way,
+        never rounded down; a cost above the reservation is recorded as the meter's
+        :attr:`overrun` and raised as :class:`BudgetOverrun` after booking, so the run
+        ends at once and no later call is reserved.
         """
         charged = reservation.price.cost(input_tokens, output_tokens)
+        overrun: BudgetOverrun | None = None
         with self._lock:
             if reservation.settled:
                 return Decimal(0)
@@ -202,8 +248,14 @@ class BudgetMeter:
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
             self.calls += 1
+            if charged > reservation.amount:
+                overrun = BudgetOverrun(reservation.price.model, reservation.amount, charged)
+                if self.overrun is None:
+                    self.overrun = overrun
         if self.guard is not None:
             self.guard.settle(reservation.amount, charged)
+        if overrun is not None:
+            raise overrun
         return charged
 
     def settle_worst_case(self, reservation: Reservation) -> None:

@@ -25,7 +25,10 @@ aborts the call *before the request is sent*:
   reserved. Configure the graph's models with ``max_tokens`` for a tighter bound.
 * end: settle with the generation messages' ``usage_metadata``
   (``input_tokens``/``output_tokens``), else ``llm_output["token_usage"]``; a call
-  with no reported usage is booked at its reservation.
+  with no reported usage is booked at its reservation. Usage costing more than the
+  reservation (a provider that ignored the bound) is booked as reported and raises
+  :class:`~chalicelib.agents.base.BudgetOverrun` from the callback: the run ends
+  ``budget_exceeded`` at once.
 * error: the SDK's exception is classified by
   :func:`~chalicelib.agents.provider_errors.classify_exception` — an HTTP error status
   or a Bedrock throttling/validation error before any streamed token releases the
@@ -84,6 +87,7 @@ from chalicelib.agents.base import (
     AgentError,
     AgentResult,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
     Reservation,
@@ -175,8 +179,15 @@ class BudgetCallbackHandler(BaseCallbackHandler):
         usage = reported_usage(response)
         if usage is None:
             self._ctx.budget.settle_worst_case(reservation)
-        else:
+            return
+        try:
             self._ctx.budget.settle(reservation, *usage)
+        except BudgetOverrun as exc:
+            # Booked as reported; the run ends now, even if the graph catches this.
+            with self._lock:
+                if self.refusal is None:
+                    self.refusal = exc
+            raise
 
     @override
     def on_llm_error(

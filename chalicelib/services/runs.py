@@ -28,7 +28,8 @@
 4. **Finish.** One transaction: terminal run record (with its model-call attempts),
    counters — ``consecutive_failures`` added to by ``error``/``timeout``, reset by
    ``success`` — ``last_run_at``, the running marker, a system pause (after
-   ``budget_exceeded``, or when ``consecutive_failures`` reaches the schedule's
+   ``budget_exceeded``; ``budget_overrun`` when a provider reported more than a call's
+   bound — always paused; or when ``consecutive_failures`` reaches the schedule's
    ``pause_after_failures``), and the thread (deleted for stateless ``delete``, its new
    state written otherwise). Tokens and cost are recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
@@ -77,6 +78,7 @@ from chalicelib.domain.enums import (
     FireOutcome,
     OnRunCompleted,
     OverlapPolicy,
+    PausedBy,
     PauseReason,
     RunStatus,
     RunTrigger,
@@ -84,7 +86,11 @@ from chalicelib.domain.enums import (
     SkipReason,
     ThreadStatus,
 )
-from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.errors import (
+    InvalidCronError,
+    ScheduleNotFoundError,
+    SchedulePausedBySystemError,
+)
 from chalicelib.domain.models import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
@@ -405,11 +411,11 @@ class RunExecutor:
                 "failed_attempts": list(attempts.failed),
             }
         )
-        pause = (
-            PauseReason.BUDGET_EXCEEDED
-            if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
-            else None
-        )
+        pause: PauseReason | None = None
+        if meter.overrun is not None:
+            pause = PauseReason.BUDGET_OVERRUN  # whatever AUTO_PAUSE_ON_BUDGET_EXCEEDED says
+        elif status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded:
+            pause = PauseReason.BUDGET_EXCEEDED
         streak, failures = failure_streak(schedule, status)
         if pause is None and _pauses_after_failures(schedule, failures):
             pause = PauseReason.CONSECUTIVE_FAILURES
@@ -557,6 +563,22 @@ class RunExecutor:
                 ", ".join(t.name for t in survivors),
             )
         used = list(ctx.models_used)
+        if meter.overrun is not None:
+            # Whatever the agent did with it (raised, caught, timed out after), a call
+            # that reported more than its bound ends the run and pauses the schedule.
+            overrun = meter.overrun
+            log.warning(
+                "run %s (schedule %s): model %s reported usage above its bound; "
+                "booked $%s for a reservation of $%s (overshoot $%s)",
+                run.run_id,
+                schedule.id,
+                overrun.model,
+                overrun.charged,
+                overrun.reserved,
+                overrun.overshoot,
+            )
+            message = f"budget overrun: {overrun}"
+            return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         timeout = (RunStatus.TIMEOUT, None, limit.message(schedule), None, used)
         if overran:
             return timeout
@@ -709,10 +731,22 @@ class RunService:
         return schedule, runs
 
     def trigger_now(self, principal: Principal, schedule_id: str) -> str:
-        """Start a manual run asynchronously; returns its run id."""
+        """Start a manual run asynchronously; returns its run id.
+
+        A schedule the user paused may still be run now (a deliberate test run); one the
+        system paused (``paused_by = system``: budget exceeded or overrun) may not —
+        :class:`SchedulePausedBySystemError` — until the user resumes it. The trigger's
+        claim re-checks this in its own condition, so a pause landing between this
+        check and the run still holds.
+
+        Raises:
+            SchedulePausedBySystemError: the schedule is paused by the system.
+        """
         schedule = self._schedules.get(principal, schedule_id)
         if schedule is None:  # pragma: no cover - get raises
             raise ScheduleNotFoundError(schedule_id)
+        if schedule.status is ScheduleStatus.PAUSED and schedule.paused_by is PausedBy.SYSTEM:
+            raise SchedulePausedBySystemError(schedule.id, schedule.pause_reason)
         run_id = new_id()
         event = TriggerEvent(
             tenant_id=principal.tenant_id,

@@ -1,7 +1,7 @@
 """Issue 13's proofs, through the real trigger and the real agents.
 
-The OpenAI-compatible agent talks HTTP to the scripted local server of
-``tests/fixtures/openai_server.py``; the Bedrock agent uses a real boto3 client under
+The OpenAI-compatible agent talks HTTP to the scripted local server of the agent's own
+tests (``tests/unit/test_agents_openai.py``); the Bedrock agent uses a real boto3 client under
 botocore's Stubber (the container's ``bedrock_runtime`` is that client). Webhooks go
 to a local HTTPS receiver through the real sender (told that loopback is fine, TLS
 still checked). Backoffs are real but short (``initial_backoff_seconds`` 0.1).
@@ -9,10 +9,12 @@ still checked). Backoffs are real but short (``initial_backoff_seconds`` 0.1).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,6 @@ from chalicelib.agents.base import prompt_token_bound
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
-from tests.fixtures.openai_server import FakeProvider, Reply, completion
 from tests.helpers import (
     SEED_BODY,
     AwsCalls,
@@ -33,6 +34,7 @@ from tests.helpers import (
     deliver,
     scheduled_event,
 )
+from tests.unit.test_agents_openai import FakeProvider, Reply, completion
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -41,6 +43,19 @@ QUERY = "Summarise yesterday"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 PRICES = load_prices(DEFAULT_PRICES_FILE, None)
 BEDROCK_MAX_TOKENS = 100
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    """The agent tests' scripted provider, served on a free loopback port."""
+    state = FakeProvider()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

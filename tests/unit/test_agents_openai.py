@@ -1,15 +1,20 @@
 """The OpenAI-compatible agent against a real local HTTP server.
 
-The scripted provider of ``tests/fixtures/openai_server.py`` (the ``provider`` fixture)
-records each request and answers from a script — realistic chat-completions JSON,
-provider errors, slow answers, redirects.
+A ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) plays the provider: it records each
+request (path, headers, JSON body) and answers from a script — realistic
+chat-completions JSON, provider errors, slow answers, redirects.
 """
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,20 +22,205 @@ import pytest
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
+    OutputBoundExceeded,
     ProviderError,
     prompt_token_bound,
 )
 from chalicelib.agents.openai_compat import OpenAICompatibleAgent
 from chalicelib.agents.pricing import DEFAULT_PRICES_FILE, load_prices
 from chalicelib.domain.errors import ConfigurationError
-from tests.fixtures.openai_server import FakeProvider, Reply, completion
 from tests.fixtures.run_context import FakeClock, make_context
 
 PRICE: ModelPrice = load_prices(DEFAULT_PRICES_FILE, None)["gpt-4o-mini"]
 SYSTEM = "You are a concise assistant."
 MAX_TOKENS = 128
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: Stream | None = None
+    """Answer as a chat.completion.chunk event stream instead of ``body``."""
+
+
+@dataclass
+class Stream:
+    """A streamed answer of ``tokens`` chunks (one token each, like OpenAI's).
+
+    ``honour_max_tokens`` stops at the request's bound (finish_reason ``length``); a
+    provider that ignores it streams all ``tokens``. Usage comes in a last chunk.
+    """
+
+    tokens: int
+    token: str = "tok "
+    honour_max_tokens: bool = True
+    report_usage: bool = True
+    prompt_tokens: int = 24
+    per_chunk: int = 1
+    """Tokens per chunk (Azure-style batching when above 1)."""
+    end: bool = True
+    """Send the finish chunk and ``[DONE]``; False hangs up after the tokens."""
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeProvider:
+    """The scripted server's state, shared with its request handler."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[Recorded] = []
+        self.base_url = ""
+        self.chunks_sent = 0
+        self.client_hung_up = threading.Event()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                provider.requests.append(
+                    Recorded(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw)
+                    )
+                )
+                reply = (
+                    provider.replies.pop(0) if provider.replies else Reply(body=completion("ok"))
+                )
+                time.sleep(reply.delay)
+                if reply.stream is not None:
+                    self.send_stream(reply.stream, provider.requests[-1].body)
+                    return
+                payload = (
+                    reply.body.encode()
+                    if isinstance(reply.body, str)
+                    else json.dumps(reply.body).encode()
+                )
+                try:
+                    self.send_response(reply.status)
+                    for name, value in {
+                        "Content-Type": "application/json",
+                        **reply.headers,
+                    }.items():
+                        self.send_header(name, value)
+                    cut_at = reply.headers.get("X-Cut-At")
+                    length = int(cut_at) if cut_at else len(payload)
+                    self.send_header("Content-Length", str(length))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            def send_stream(self, stream: Stream, body: dict[str, Any]) -> None:
+                bound = body.get("max_tokens") or body.get("max_completion_tokens")
+                tokens = min(stream.tokens, bound) if stream.honour_max_tokens else stream.tokens
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()  # HTTP/1.0: the body ends when the connection closes
+
+                def event(data: Any) -> None:
+                    self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+
+                try:
+                    sent = 0
+                    while sent < tokens:
+                        n = min(stream.per_chunk, tokens - sent)
+                        event(chunk({"content": stream.token * n}))
+                        sent += n
+                        provider.chunks_sent += 1
+                    if stream.end:
+                        finish = "length" if tokens < stream.tokens else "stop"
+                        event(chunk({}, finish_reason=finish))
+                        if stream.report_usage:
+                            event(usage_chunk(stream.prompt_tokens, tokens))
+                        self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except OSError:
+                    provider.client_hung_up.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    state = FakeProvider()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), state.handler())
+    server.daemon_threads = True
+    # A short poll interval keeps shutdown() (once per test) fast.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def completion(text: str, prompt_tokens: int = 24, completion_tokens: int = 9) -> dict[str, Any]:
+    """A chat.completion as OpenAI returns it."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        },
+        "system_fingerprint": "fp_0ba0d124f1",
+    }
+
+
+def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    """A chat.completion.chunk as OpenAI streams it."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion.chunk",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def usage_chunk(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """The last chunk when ``stream_options.include_usage`` is set: no choices, usage."""
+    return {
+        "id": "chatcmpl-AbC123",
+        "object": "chat.completion.chunk",
+        "created": 1_735_689_600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def make_agent(base_url: str, **kwargs: Any) -> OpenAICompatibleAgent:
@@ -67,6 +257,8 @@ def test_request_usage_and_cost(provider: FakeProvider) -> None:
             {"role": "user", "content": "When should we ship?"},
         ],
         "max_tokens": MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
         "temperature": 0.2,
     }
     assert result.output == "Ship it on Friday."
@@ -297,6 +489,8 @@ def test_without_key_no_authorization_and_alternative_max_tokens_field(
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "7"}],
         "max_completion_tokens": MAX_TOKENS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
     }
 
 
@@ -310,3 +504,75 @@ def test_no_user_message_is_an_error_before_any_call(provider: FakeProvider) -> 
 def test_base_url_must_be_http(base_url: str) -> None:
     with pytest.raises(ConfigurationError, match="OPENAI_BASE_URL"):
         make_agent(base_url)
+
+
+# --- streaming: the output bound holds even when the provider ignores it ---------------------
+
+
+def test_a_streamed_answer_is_read_with_its_usage(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=5, token="word ")))
+    ctx = make_context()
+    result = make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert result.output == "word " * 5
+    assert (ctx.budget.input_tokens, ctx.budget.output_tokens) == (24, 5)
+    assert ctx.budget.spent_usd == PRICE.cost(24, 5)
+
+
+def test_an_honest_stream_at_exactly_the_bound_is_not_cut(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=10 * MAX_TOKENS)))
+    ctx = make_context()
+    result = make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert result.output == "tok " * MAX_TOKENS
+    assert ctx.budget.output_tokens == MAX_TOKENS
+
+
+def test_a_provider_ignoring_max_tokens_is_cut_at_the_bound(provider: FakeProvider) -> None:
+    # Given the issue's provider: it ignores max_tokens and would stream 100 000 tokens
+    provider.replies.append(Reply(stream=Stream(tokens=100_000, honour_max_tokens=False)))
+    worst = PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+    ctx = make_context(budget=str(worst * 3 / 2))
+    # When the agent reads the stream
+    with pytest.raises(OutputBoundExceeded, match="cut there"):
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    # Then it stopped reading past the bound and hung up (the server saw the close
+    # long before its 100 000 tokens), and the call is booked at its reservation
+    assert provider.client_hung_up.wait(5)
+    assert provider.chunks_sent < 100_000
+    assert ctx.budget.spent_usd == worst <= ctx.budget.limit_usd
+    assert ctx.budget.reserved_usd == 0
+
+
+def test_a_batching_provider_ignoring_max_tokens_is_cut_by_bytes(provider: FakeProvider) -> None:
+    # 50 tokens per chunk: the chunk count stays low, the bytes do not
+    stream = Stream(tokens=100_000, honour_max_tokens=False, per_chunk=50, token="token ")
+    provider.replies.append(Reply(stream=stream))
+    ctx = make_context()
+    with pytest.raises(OutputBoundExceeded):
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert provider.chunks_sent < 100_000 // 50
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_a_stream_cut_by_the_provider_is_billed(provider: FakeProvider) -> None:
+    provider.replies.append(Reply(stream=Stream(tokens=3, end=False)))
+    ctx = make_context()
+    with pytest.raises(ProviderError, match="ended before the answer did") as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert raised.value.billed
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+
+
+def test_usage_above_the_bound_is_booked_and_ends_the_call(provider: FakeProvider) -> None:
+    # Given a non-streaming server that ignores max_tokens and reports 100 000 tokens
+    provider.replies.append(Reply(body=completion("a very long answer", 24, 100_000)))
+    ctx = make_context(budget="0.10")
+    # Then the usage is booked as reported and the call raises BudgetOverrun
+    with pytest.raises(BudgetOverrun) as raised:
+        make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == PRICE.cost(24, 100_000) == raised.value.charged
+    assert raised.value.overshoot == raised.value.charged - raised.value.reserved > 0
+    assert ctx.budget.overrun is raised.value
+    # And no later call of the run is reserved
+    with pytest.raises(BudgetOverrun):
+        make_agent(provider.base_url).invoke(user("again"), None, ctx)
+    assert len(provider.requests) == 1

@@ -96,6 +96,10 @@ ERRORS = ErrorTable(
         errors.NotFoundError: lambda _: (404, "Not found"),
         RouteNotFoundError: lambda _: (404, "Not found"),
         MethodNotAllowedError: lambda _: (405, "Method not allowed"),
+        errors.SchedulePausedBySystemError: lambda e: (
+            409,
+            f"Schedule paused by the system ({e.reason}); resume it before running it",
+        ),
         errors.ScheduleAlreadyPausedError: lambda _: (409, "Schedule already paused"),
         errors.ScheduleNotPausedError: lambda _: (409, "Schedule not paused"),
         errors.ConflictError: lambda _: (409, "Schedule was modified concurrently; retry"),
@@ -372,7 +376,7 @@ def preview_schedule(
     body="TriggerRequest",
     body_optional=True,
     responses={202: "RunStarted"},
-    errors=(*COMMON, 404),
+    errors=(*COMMON, 404, 409),
     tags=TAGS,
 )
 def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
