@@ -74,7 +74,7 @@ class Container:
         *,
         region_name_override: str | None = None,
         read_timeout: float | None = None,
-        max_attempts: int | None = None,
+        total_attempts: int | None = None,
     ) -> Any:
         import boto3
         from botocore.config import Config
@@ -86,7 +86,12 @@ class Container:
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
             config=Config(
-                retries={"mode": "standard", "max_attempts": max_attempts or s.AWS_MAX_ATTEMPTS},
+                retries=(
+                    {"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS}
+                    if total_attempts is None
+                    # botocore's ``max_attempts`` counts retries; this counts every attempt.
+                    else {"mode": "standard", "total_max_attempts": total_attempts}
+                ),
                 connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=read_timeout or s.AWS_READ_TIMEOUT_SECONDS,
                 max_pool_connections=50,
@@ -139,7 +144,7 @@ class Container:
             "bedrock-runtime",
             region_name_override=self.settings.BEDROCK_REGION or None,
             read_timeout=self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS,
-            max_attempts=1,
+            total_attempts=1,
         )
 
     # --- adapters ---------------------------------------------------------------------------

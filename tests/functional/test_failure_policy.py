@@ -399,3 +399,49 @@ def test_the_policy_is_set_shown_and_validated_on_both_facades(
         {"assistant_id": "agent", "schedule": "0 9 * * *", "max_attempts_per_call": 99},
     )
     assert status == 422 and "max_attempts_per_call" in error["detail"]
+
+
+class Recorder:
+    """Webhooks that record what would be sent (and the secret it would be signed with)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], str | None]] = []
+
+    def send(self, url: str, payload: dict[str, Any], *, secret: str | None = None) -> Any:
+        from chalicelib.services.webhooks import WebhookResult
+
+        self.sent.append((payload, secret))
+        return WebhookResult("delivered", status=204)
+
+
+def test_every_system_pause_announces_itself_a_budget_pause_too(container: Any, clock: Any) -> None:
+    from chalicelib.dependencies import Container
+
+    hooks = Recorder()
+    wired = Container(container.settings, clock=clock, webhooks=hooks)
+    # Each demo call may cost up to ~$0.0011: the second of five does not fit.
+    sched = make(
+        wired,
+        assistant="demo",
+        webhook="https://hooks.example.com/agentcron",
+        max_budget_per_run_usd=Decimal("0.0015"),
+        context={"demo_model_calls": 5},
+    )
+    assert fire(wired, clock, sched.id)["status"] == "budget_exceeded"
+    (run_event, run_secret), (pause_event, pause_secret) = hooks.sent
+    assert (run_event["event"], pause_event["event"]) == ("run.completed", "schedule.paused")
+    assert run_secret == pause_secret == sched.webhook_secret is not None
+    assert (pause_event["pause_reason"], pause_event["run_status"]) == (
+        "budget_exceeded",
+        "budget_exceeded",
+    )
+    # A user's pause announces nothing.
+    container.schedule_service.resume(ALICE, sched.id)
+    container.schedule_service.pause(ALICE, sched.id)
+    assert len(hooks.sent) == 2
+
+
+def test_the_bedrock_client_leaves_retries_to_the_run(container: Any) -> None:
+    # botocore would otherwise retry throttling on its own, unseen by the run's budget,
+    # deadline and attempt history.
+    assert container.bedrock_runtime.meta.config.retries["total_max_attempts"] == 1
