@@ -324,6 +324,8 @@ def test_five_failed_runs_in_a_row_pause_the_schedule_and_send_a_signed_event(
 
     # The next fire is skipped (not counted); a resume starts the count afresh.
     assert fire(wired, clock, sid, len(outcomes))["reason"] == "paused"
+    assert api.get(f"/api/v1/schedules/{sid}")[1]["consecutive_failures"] == 5
+    assert len(received) == 9  # a skipped fire sends nothing
     assert api.post(f"/api/v1/schedules/{sid}/resume", {})[0] == 200
     assert api.get(f"/api/v1/schedules/{sid}")[1]["consecutive_failures"] == 0
 
