@@ -9,7 +9,24 @@ calls a model directly: it calls :meth:`RunContext.model_call`, which
    tokens × output price — and refuses the call if the reservation does not fit in
    what is left of the budget (:class:`BudgetExceeded`);
 3. makes the call with a timeout no longer than the time left;
-4. settles the reservation with the real usage the provider reported.
+4. settles the reservation with the real usage the provider reported;
+5. retries a call the provider refused *transiently* (:class:`ProviderError` with
+   ``transient=True``: HTTP 429/5xx, throttling, a connection lost before any output)
+   under the schedule's :class:`RetryPolicy`, with exponential backoff and jitter
+   (``tenacity``), never waiting less than the provider's ``Retry-After``.
+
+**Retries stay inside the run's limits.** Every attempt is a call like any other: it
+reserves its worst case, and an attempt the provider provably did not bill releases
+it. A backoff that would end past the deadline is not started — the call fails with
+:class:`DeadlineExceeded` whose ``__cause__`` is the last provider error, so the run
+ends ``timeout`` naming it; a retry whose worst case no longer fits the budget is not
+started either (:class:`BudgetExceeded`, same cause). Permanent errors (auth,
+validation, other 4xx) are never retried. Sleeping uses ``RunContext.sleep`` and the
+clock ``RunContext.monotonic`` (both injected), so tests never wait for real. Every
+attempt is counted and every failed one recorded (:class:`AttemptLog`) for the run's
+history. Agents whose calls start and end in callbacks (:meth:`RunContext.begin_call`,
+the LangGraph graph) are counted but not retried here: their model client owns its
+own retries.
 
 Spend therefore never exceeds the budget — provided the provider honours the
 output bound the reservation assumed (the ``max_tokens`` sent; the OpenAI-compatible
@@ -33,10 +50,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from chalicelib.domain.models import JSONObject, Usage, query_text_of
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from chalicelib.domain.models import (
+    MAX_RECORDED_FAILED_ATTEMPTS,
+    FailedAttempt,
+    JSONObject,
+    Usage,
+    clip_text,
+    query_text_of,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -275,6 +303,76 @@ class Monotonic(Protocol):
     def __call__(self) -> float: ...
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often one model call is tried when the provider refuses it transiently.
+
+    ``max_attempts`` 1 means no retry. The n-th retry waits
+    ``initial_backoff_seconds × 2^(n-1)`` plus up to ``initial_backoff_seconds`` of
+    random jitter, at most ``max_backoff_seconds`` — and never less than the
+    provider's ``Retry-After``.
+    """
+
+    max_attempts: int = 1
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+
+
+FAILED_ATTEMPT_MESSAGE_BYTES = 256
+
+
+@dataclass
+class AttemptLog:
+    """Every model-call attempt of a run, and the failed ones (capped) for its history."""
+
+    attempts: int = 0
+    failed: list[FailedAttempt] = field(default_factory=list)
+    failed_total: int = 0
+    """All failed attempts; ``failed`` keeps the first :data:`MAX_RECORDED_FAILED_ATTEMPTS`."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def started(self) -> None:
+        with self._lock:
+            self.attempts += 1
+
+    def failure(self, exc: BaseException, at: datetime) -> None:
+        provider = exc if isinstance(exc, ProviderError) else None
+        entry = FailedAttempt(
+            at=at,
+            error=type(exc).__name__,
+            message=clip_text(str(exc), FAILED_ATTEMPT_MESSAGE_BYTES) or "",
+            transient=bool(provider and provider.transient),
+            billed=True if provider is None else provider.billed,
+            retry_after=None if provider is None else provider.retry_after,
+        )
+        with self._lock:
+            self.failed_total += 1
+            if len(self.failed) < MAX_RECORDED_FAILED_ATTEMPTS:
+                self.failed.append(entry)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.transient
+
+
+class _Backoff:
+    """tenacity's exponential backoff with jitter, floored at the provider's Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        initial = policy.initial_backoff_seconds
+        self._exponential = wait_exponential_jitter(
+            multiplier=initial, max=policy.max_backoff_seconds, jitter=initial
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        wait = float(self._exponential(state))
+        exc = state.outcome.exception() if state.outcome is not None else None
+        hint = exc.retry_after if isinstance(exc, ProviderError) else None
+        if hint is not None and hint > wait:
+            return float(hint)
+        return wait
+
+
 @dataclass
 class RunContext:
     """Everything an agent may use during one run."""
@@ -295,6 +393,10 @@ class RunContext:
     """Set when the run is over: from then on no model call may start."""
     threads: list[threading.Thread] = field(default_factory=list)
     """Threads started for this run (:meth:`start_thread`), stopped with it."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    attempts: AttemptLog = field(default_factory=AttemptLog)
+    now: Callable[[], datetime] = utcnow
+    """The wall clock, for the time of a failed attempt."""
 
     def time_left(self) -> float:
         return self.deadline - self.monotonic()
@@ -328,6 +430,7 @@ class RunContext:
         reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
         if price not in self.models_used:
             self.models_used.append(price)
+        self.attempts.started()
         return reservation
 
     def model_call(
@@ -338,29 +441,77 @@ class RunContext:
         max_output_tokens: int,
         call: Callable[[float], tuple[T, CallUsage]],
     ) -> T:
-        """Run one model call under the deadline and the budget.
+        """Run one model call under the deadline and the budget, retrying transient errors.
 
         ``call`` receives the seconds left (use it as the request timeout) and returns
         the provider's answer with the usage it reported. A ``TimeoutError`` from
-        ``call`` after the deadline becomes :class:`DeadlineExceeded`.
+        ``call`` after the deadline becomes :class:`DeadlineExceeded`. A transient
+        :class:`ProviderError` is retried under :attr:`retry` (see the module docstring).
         """
-        self.check_deadline()
-        reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
-        if price not in self.models_used:
-            self.models_used.append(price)
+        stopped: list[str] = []
+
+        def give_up(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.retry.max_attempts or self.cancelled.is_set():
+                return True
+            if state.upcoming_sleep >= self.time_left():
+                stopped.append("deadline")
+                return True
+            if price.cost(prompt_tokens, max_output_tokens) > self.budget.remaining_usd:
+                stopped.append("budget")
+                return True
+            return False
+
+        retrying = Retrying(
+            stop=give_up,
+            wait=_Backoff(self.retry),
+            retry=retry_if_exception(_retryable),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            result: T = retrying(self._attempt, price, prompt_tokens, max_output_tokens, call)
+            return result
+        except ProviderError as exc:
+            if stopped == ["deadline"]:
+                raise DeadlineExceeded(
+                    f"the next attempt's backoff would pass the deadline; last error: {exc}"
+                ) from exc
+            if stopped == ["budget"]:
+                raise BudgetExceeded(
+                    f"another attempt of {price.model} may cost up to "
+                    f"${price.cost(prompt_tokens, max_output_tokens):.6f}; "
+                    f"${self.budget.remaining_usd:.6f} left; last error: {exc}"
+                ) from exc
+            raise
+
+    def _attempt(
+        self,
+        price: ModelPrice,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        call: Callable[[float], tuple[T, CallUsage]],
+    ) -> T:
+        """One attempt: steps 1–4 of the module docstring."""
+        reservation = self.begin_call(price, prompt_tokens, max_output_tokens)
         try:
             result, usage = call(max(self.time_left(), 0.001))
         except TimeoutError as exc:
+            self.attempts.failure(exc, self.now())
             self.budget.settle_worst_case(reservation)
             raise DeadlineExceeded("the model call did not finish before the deadline") from exc
         except ProviderError as exc:
+            self.attempts.failure(exc, self.now())
             if exc.billed:
                 self.budget.settle_worst_case(reservation)
             else:
                 self.budget.release(reservation)
             raise
-        except BaseException:
+        except Exception as exc:
             # A failed call may still have been billed; book the worst case.
+            self.attempts.failure(exc, self.now())
+            self.budget.settle_worst_case(reservation)
+            raise
+        except BaseException:
             self.budget.settle_worst_case(reservation)
             raise
         self.budget.settle(reservation, usage.input_tokens, usage.output_tokens)
