@@ -18,11 +18,20 @@ from typing import Any
 
 import pytest
 
+from chalicelib.agents.base import FAILED_ATTEMPT_MESSAGE_BYTES
 from chalicelib.api.http import MAX_RESPONSE_BYTES, payload_bytes
 from chalicelib.api.shannon.wire import MAX_PAGE_SIZE, WHOLE_RUNS_PAGE_SIZE
 from chalicelib.domain import models as limits
 from chalicelib.domain.enums import RunStatus
-from chalicelib.domain.models import Principal, Run, Schedule, Thread, clip_text, new_id
+from chalicelib.domain.models import (
+    FailedAttempt,
+    Principal,
+    Run,
+    Schedule,
+    Thread,
+    clip_text,
+    new_id,
+)
 from chalicelib.services.schedules import ScheduleDraft
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
@@ -133,6 +142,18 @@ def maximal_runs(container: Any, schedule: Schedule, count: int) -> list[str]:
             model_used="m" * 64,
             provider="p" * 32,
             webhook_status=clip_text(huge, limits.MAX_WEBHOOK_STATUS_BYTES),
+            call_attempts=limits.MAX_ATTEMPTS_PER_CALL,
+            failed_attempt_count=limits.MAX_ATTEMPTS_PER_CALL,
+            failed_attempts=[
+                FailedAttempt(
+                    at=when,
+                    error="ProviderError",
+                    message=clip_text(huge, FAILED_ATTEMPT_MESSAGE_BYTES) or "",
+                    transient=True,
+                    retry_after=30.0,
+                )
+            ]
+            * limits.MAX_RECORDED_FAILED_ATTEMPTS,
             created_at=when,
             updated_at=when,
         )
