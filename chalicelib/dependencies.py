@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_spend import DynamoDBSpendStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
     from chalicelib.adapters.ssm_secrets import SecretReader
     from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
+    from chalicelib.domain.caps import CapDefaults
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.reconciler import Reconciler
@@ -157,6 +159,19 @@ class Container:
         from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
 
         return DynamoDBThreadStore(self.dynamodb, self.settings.TABLE_NAME, self.clock)
+
+    @functools.cached_property
+    def spend_store(self) -> DynamoDBSpendStore:
+        from chalicelib.adapters.dynamodb_spend import DynamoDBSpendStore
+
+        return DynamoDBSpendStore(self.dynamodb, self.settings.TABLE_NAME)
+
+    @property
+    def cap_defaults(self) -> CapDefaults:
+        from chalicelib.domain.caps import CapDefaults
+
+        s = self.settings
+        return CapDefaults(user_usd=s.MONTHLY_CAP_USER_USD, tenant_usd=s.MONTHLY_CAP_TENANT_USD)
 
     @functools.cached_property
     def key_store(self) -> DynamoDBApiKeyStore:
@@ -289,7 +304,9 @@ class Container:
                 running_grace_seconds=s.RUNNING_GRACE_SECONDS,
                 kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
+                caps=self.cap_defaults,
             ),
+            spend=self.spend_store,
         )
 
     def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
