@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from chalicelib.services.runs import RunExecutor, RunService
     from chalicelib.services.schedules import ScheduleService
     from chalicelib.services.threads import ThreadService
+    from chalicelib.services.usage import UsageService
     from chalicelib.services.webhooks import WebhookSender
 
 
@@ -336,6 +337,19 @@ class Container:
             runs=self.run_store,
             invoker=lambda: self.invoker,
             clock=self.clock,
+        )
+
+    @functools.cached_property
+    def usage_service(self) -> UsageService:
+        from chalicelib.services.usage import UsageService
+
+        s = self.settings
+        return UsageService(
+            spend=self.spend_store,
+            clock=self.clock,
+            defaults=self.cap_defaults,
+            max_budget_usd=s.SCHEDULE_MAX_BUDGET_USD,
+            cache_seconds=s.CAPS_CACHE_SECONDS,
         )
 
     @functools.cached_property

@@ -75,6 +75,8 @@ class Settings(BaseModel):
     # override them per tenant and per user (``python -m chalicelib.admin set-cap``).
     MONTHLY_CAP_USER_USD: Decimal | None = Field(default=None, ge=0)
     MONTHLY_CAP_TENANT_USD: Decimal | None = Field(default=None, ge=0)
+    CAPS_CACHE_SECONDS: float = Field(default=60.0, ge=0)
+    """How long the API reuses a user's caps (usage answers, create/update warnings)."""
 
     # Agents.
     DEFAULT_ASSISTANT: str = "demo"

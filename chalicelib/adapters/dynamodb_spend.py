@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -60,6 +59,8 @@ from chalicelib.domain.caps import (
     CapOverride,
     CapScope,
     CapUsage,
+    Rollup,
+    RollupRow,
     day_of,
     month_of,
     resolve,
@@ -186,30 +187,6 @@ def rollup_update(table: str, run: Run) -> TransactWriteItemTypeDef:
             "ExpressionAttributeValues": values,
         }
     }
-
-
-@dataclass
-class Rollup:
-    """One (day, schedule) usage row, or a sum of them."""
-
-    cost_usd: Decimal = Decimal(0)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    runs: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: Rollup) -> None:
-        self.cost_usd += other.cost_usd
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        for status, count in other.runs.items():
-            self.runs[status] = self.runs.get(status, 0) + count
-
-
-@dataclass(frozen=True)
-class RollupRow:
-    day: str
-    schedule_id: str
-    usage: Rollup
 
 
 def _row_of(item: dict[str, Any]) -> RollupRow:

@@ -16,7 +16,7 @@ ends after midnight UTC on the last day.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -102,3 +102,27 @@ def month_of(moment: datetime) -> str:
 def day_of(moment: datetime) -> str:
     """The UTC day of ``moment`` (``YYYY-MM-DD``)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+@dataclass
+class Rollup:
+    """One (day, schedule) usage row, or a sum of them."""
+
+    cost_usd: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Rollup) -> None:
+        self.cost_usd += other.cost_usd
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        for status, count in other.runs.items():
+            self.runs[status] = self.runs.get(status, 0) + count
+
+
+@dataclass(frozen=True)
+class RollupRow:
+    day: str
+    schedule_id: str
+    usage: Rollup
