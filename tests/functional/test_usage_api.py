@@ -156,7 +156,7 @@ def test_stored_preview_expects_from_recent_runs(
     assert forecast["expected_cost_usd"] == pytest.approx(float(mean * 30), abs=1e-6)
     # An end_time cuts the window (LangGraph crons carry one).
     ends = clock.now() + timedelta(days=3, hours=1)
-    cut = container.usage_service.forecast("0 9 * * *", "Asia/Shanghai", Decimal(5), ends, ran)
+    cut = container.usage_service.forecast("0 9 * * *", "Asia/Shanghai", Decimal(5), ends, ())
     assert cut.fires == 3 and cut.max_cost_usd == 15
 
 
