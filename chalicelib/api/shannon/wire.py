@@ -335,8 +335,6 @@ class RunListQuery(_Query):
 
 
 def _day(value: Any) -> Any:
-    if value is None or value == "":
-        return None
     try:
         return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
     except ValueError:
@@ -345,7 +343,7 @@ def _day(value: Any) -> Any:
 
 def _day_param(name: str) -> Any:
     def parse(value: Any) -> Any:
-        if value is None or value == "":
+        if value is None:
             return None
         day = _day(value)
         if day is None:
@@ -356,7 +354,7 @@ def _day_param(name: str) -> Any:
 
 
 def _group_by(value: Any) -> str:
-    if value is None or value == "":
+    if value is None:
         return "day"
     if value not in ("day", "schedule"):
         raise PydanticCustomError("worded", "Invalid group_by: expected day or schedule")
