@@ -4,10 +4,7 @@ AWS calls a fire costs with and without a cap."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 from chalicelib.domain.caps import CapOverride, CapScope
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
-from tests.helpers import AwsCalls, scheduled_event
+from tests.helpers import AwsCalls, item_atomic_dynamodb, scheduled_event
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 BOB = Principal(tenant_id="tenant-a", user_id="bob")
@@ -61,31 +58,6 @@ def counter(container: Any, scope: CapScope, month: str = "2026-01", who: Princi
         [Cap(scope, Decimal(1))], who.tenant_id, who.user_id, month
     )
     return usage
-
-
-@contextmanager
-def item_atomic_dynamodb(client: Any) -> Iterator[None]:
-    """Serialise moto's request handling, as DynamoDB serialises the writes to one item.
-
-    moto evaluates a condition and applies the update without a lock, so two threads
-    could both pass a check DynamoDB would have serialised; the code under test is
-    unchanged, only the fake gets the real service's per-item atomicity.
-    """
-    lock = threading.RLock()
-
-    def before(**_: Any) -> None:
-        lock.acquire()
-
-    def after(**_: Any) -> None:
-        lock.release()
-
-    client.meta.events.register("before-call.dynamodb.*", before, unique_id="atomic-before")
-    client.meta.events.register("after-call.dynamodb.*", after, unique_id="atomic-after")
-    try:
-        yield
-    finally:
-        client.meta.events.unregister("before-call.dynamodb.*", unique_id="atomic-before")
-        client.meta.events.unregister("after-call.dynamodb.*", unique_id="atomic-after")
 
 
 def test_without_a_cap_a_fire_costs_no_extra_call(container: Any, clock: Any) -> None:
