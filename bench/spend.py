@@ -195,7 +195,7 @@ def meter_overhead(container: Any) -> dict[str, float]:
         own = (total - aws[0]) / calls * 1e6
         aws_calls = 0 if guard is None else guard.calls / calls
         print(
-            f"  {label:22} {per_call:9.1f} µs/call   agentcron's own {own:7.1f} µs   "
+            f"  {label:22} {per_call:9.1f} µs/call   outside AWS calls {own:7.1f} µs   "
             f"AWS calls/call {aws_calls:.0f}   ({calls} calls)"
         )
         key = label.split(" (")[0].replace(" + ", "_").replace(" ", "_")
@@ -218,6 +218,7 @@ def bill(container: Any, clock: Any) -> dict[str, float]:
     per_rru = Decimal(prices["dynamodb_read_request_unit"]["usd_per_million"]) / MILLION
     per_fire = Decimal(prices["scheduler_invocation"]["usd_per_million"]) / MILLION
     results: dict[str, float] = {}
+    client = container.dynamodb
     start = datetime(2026, 1, 15, 9, tzinfo=UTC)
     for label, user in (("no cap", "plain"), ("user cap", "capped")):
         principal = Principal(tenant_id="bench", user_id=user)
@@ -233,7 +234,6 @@ def bill(container: Any, clock: Any) -> dict[str, float]:
         )
         template = scheduler_entries(schedule, clock.now())[0].input
         units = BilledUnits()
-        client = container.dynamodb
         client.meta.events.register(
             "before-parameter-build.*.*", units.hook, unique_id="spend-units"
         )
