@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
     from chalicelib.adapters.ssm_secrets import SecretReader
     from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
-    from chalicelib.domain.caps import CapDefaults
+    from chalicelib.domain.caps import Cap, CapDefaults
+    from chalicelib.domain.models import Principal
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.reconciler import Reconciler
@@ -260,7 +261,12 @@ class Container:
             assistants=self.assistants,
             default_assistant=s.DEFAULT_ASSISTANT,
             threads=self.thread_store,
+            caps_for=self._caps_for,
+            caps_cache_seconds=s.CAPS_CACHE_SECONDS,
         )
+
+    def _caps_for(self, principal: Principal) -> tuple[Cap, ...]:
+        return self.spend_store.caps_for(principal.tenant_id, principal.user_id, self.cap_defaults)
 
     @functools.cached_property
     def api_keys(self) -> ApiKeyService:
@@ -347,9 +353,8 @@ class Container:
         return UsageService(
             spend=self.spend_store,
             clock=self.clock,
-            defaults=self.cap_defaults,
+            caps=self.schedule_service.caps,
             max_budget_usd=s.SCHEDULE_MAX_BUDGET_USD,
-            cache_seconds=s.CAPS_CACHE_SECONDS,
         )
 
     @functools.cached_property

@@ -61,7 +61,6 @@ from chalicelib.domain.caps import (
     CapUsage,
     Rollup,
     RollupRow,
-    day_of,
     month_of,
     resolve,
 )
@@ -165,6 +164,7 @@ def _override_of(item: dict[str, Any]) -> CapOverride:
 def rollup_update(table: str, run: Run) -> TransactWriteItemTypeDef:
     """The finish (or skip) transaction's usage item for ``run``: ADDs only, no condition."""
     at = run.started_at or run.completed_at or run.created_at
+    day = codec.ts(at)[:10]  # the UTC day (``ts`` is fixed-width UTC)
     names = {"#n": f"n_{run.status.value}"}
     values: dict[str, Any] = {
         ":one": codec.n(1),
@@ -172,14 +172,12 @@ def rollup_update(table: str, run: Run) -> TransactWriteItemTypeDef:
         ":i": codec.n(run.usage.input_tokens),
         ":o": codec.n(run.usage.output_tokens),
         ":sid": codec.s(run.schedule_id),
-        ":day": codec.s(day_of(at)),
+        ":day": codec.s(day),
     }
     return {
         "Update": {
             "TableName": table,
-            "Key": _key(
-                user_usage_pk(run.tenant_id, run.user_id), rollup_sk(day_of(at), run.schedule_id)
-            ),
+            "Key": _key(user_usage_pk(run.tenant_id, run.user_id), rollup_sk(day, run.schedule_id)),
             "UpdateExpression": (
                 "ADD #n :one, cost :c, tin :i, tout :o SET schedule_id = :sid, #d = :day"
             ),
@@ -236,6 +234,8 @@ class DynamoDBSpendStore:
         self, items: Iterable[dict[str, Any]], tenant_id: str, user_id: str, defaults: CapDefaults
     ) -> tuple[Cap, ...]:
         """The caps in force for the user, from the override items read with its fire."""
+        if not items and defaults.user_usd is None and defaults.tenant_usd is None:
+            return ()  # the common case, decided without leaving this line
         user, tenant = overrides_of(items, tenant_id, user_id)
         return resolve(defaults, user, tenant)
 

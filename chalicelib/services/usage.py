@@ -5,13 +5,13 @@
 and the month to date, so a user only ever reads their own spend, and no Scan is needed.
 Days and months are UTC.
 
-**Caps in force** (for the usage answer and the create/update warning) are one
-BatchGetItem of the caller's two override items plus their month counters, cached per
-container for ``cache_seconds`` — an operator's change reaches the API's warnings within
-that time. (The trigger never uses this cache: it reads the overrides with each fire.)
+**Caps in force** come from ``ScheduleService.caps`` (one BatchGetItem of the caller's
+two override items, cached per container for ``CAPS_CACHE_SECONDS``; the create/update
+warning uses the same cache), then one BatchGetItem of their month counters. (The
+trigger never uses this cache: it reads the overrides with each fire.)
 
 **Forecast.** The fires of the next 30 days come from the cron engine
-(:meth:`~chalicelib.domain.cron.CronSchedule.fires_between`, so DST gaps and repeats are
+(:func:`~chalicelib.services.schedules.count_fires`, so DST gaps and repeats are
 counted as EventBridge fires them) and stop at the schedule's ``end_time``. The worst
 case is fires × the per-run budget (capped by the deployment's maximum, as the trigger
 caps it). The expected cost is fires × the mean cost of the schedule's recent runs
@@ -20,25 +20,22 @@ that ran (skipped and still-running ones excluded); None without such history.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from chalicelib.domain import cron
-from chalicelib.domain.caps import Cap, CapDefaults, CapUsage, Rollup, month_of
+from chalicelib.domain.caps import Cap, CapUsage, Rollup, month_of
 from chalicelib.domain.enums import RunStatus
 from chalicelib.domain.errors import InvalidRequestError
-from chalicelib.domain.models import Principal, Run, Schedule
+from chalicelib.domain.models import Principal, Run
 from chalicelib.domain.ports import Clock
+from chalicelib.services.schedules import count_fires
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_spend import DynamoDBSpendStore
 
-FORECAST_DAYS = 30
 HISTORY_RUNS = 20
 """How many of a schedule's latest runs the expected cost is averaged over."""
 MAX_WINDOW_DAYS = 366
@@ -77,57 +74,13 @@ class UsageService:
         *,
         spend: DynamoDBSpendStore,
         clock: Clock,
-        defaults: CapDefaults,
+        caps: Callable[[Principal], tuple[Cap, ...]],
         max_budget_usd: Decimal,
-        cache_seconds: float = 60.0,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._spend = spend
         self._clock = clock
-        self._defaults = defaults
+        self._caps = caps
         self._max_budget = max_budget_usd
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[float, tuple[Cap, ...]]] = {}
-        self._lock = threading.Lock()
-
-    # --- caps -----------------------------------------------------------------------------
-
-    def caps(self, principal: Principal) -> tuple[Cap, ...]:
-        """The caps in force for the caller (cached per container)."""
-        key = (principal.tenant_id, principal.user_id)
-        now = self._monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        caps = self._spend.caps_for(principal.tenant_id, principal.user_id, self._defaults)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now + self._cache_seconds, caps)
-        return caps
-
-    def cap_warnings(self, principal: Principal, schedule: Schedule) -> list[str]:
-        """Warnings for a created or updated schedule whose 30-day worst case exceeds a cap."""
-        caps = self.caps(principal)
-        if not caps:
-            return []
-        forecast = self.forecast(
-            schedule.cron_expression,
-            schedule.timezone,
-            schedule.max_budget_per_run_usd,
-            schedule.end_time,
-            (),
-        )
-        return [
-            f"the 30-day worst case of this schedule (${forecast.max_cost_usd:.2f}: "
-            f"{forecast.fires} fires × ${self._budget(schedule.max_budget_per_run_usd)} per run) "
-            f"exceeds your monthly {cap.scope.value} cap of ${cap.monthly_usd}; runs stop "
-            "when the cap is reached"
-            for cap in caps
-            if forecast.max_cost_usd > cap.monthly_usd
-        ]
 
     # --- forecast -------------------------------------------------------------------------
 
@@ -143,12 +96,7 @@ class UsageService:
         history: Sequence[Run],
         now: datetime | None = None,
     ) -> Forecast:
-        start = now or self._clock.now()
-        end = start + timedelta(days=FORECAST_DAYS)
-        if end_time is not None:
-            end = min(end, end_time)
-        compiled = cron.parse(expression, timezone)
-        fires = 0 if end <= start else sum(1 for _ in compiled.fires_between(start, end))
+        fires = count_fires(expression, timezone, now or self._clock.now(), end_time)
         ran = [
             r.usage.cost_usd
             for r in history
@@ -209,7 +157,7 @@ class UsageService:
         for key, group in groups.items():
             if group_by == "schedule":
                 group.month_to_date_usd = mtd_by_schedule.get(key, Decimal(0))
-        caps = self.caps(principal)
+        caps = self._caps(principal)
         return UsageReport(
             first_day=first,
             last_day=last,

@@ -91,11 +91,10 @@ def test_usage_by_day_and_by_schedule(
 
 def test_usage_lists_the_caps_in_force(api: JSONClient, container: Any, clock: Any) -> None:
     clock.set(DAY1 - timedelta(hours=1))
-    sid = api.post(BASE, SEED_BODY)[1]["schedule_id"]
-    set_cap(container, "40")
+    set_cap(container, "40")  # before the first request: the API caches a user's caps
     set_cap(container, "1000", user=None)
+    sid = api.post(BASE, {**SEED_BODY, "max_budget_per_run_usd": 1.0})[1]["schedule_id"]
     [result] = run_days(container, clock, sid, 1)
-    container.usage_service._cache.clear()  # the API caches caps for CAPS_CACHE_SECONDS
     caps = api.get("/api/v1/usage")[1]["caps"]
     assert [(c["scope"], c["monthly_usd"]) for c in caps] == [("user", 40), ("tenant", 1000)]
     spent = Decimal(result["cost_usd"])

@@ -173,7 +173,7 @@ def create_schedule(principal: Principal, body: wire_types.ScheduleCreate) -> Re
         id=schedule.id,
         message="Schedule created successfully",
         next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
-        warnings=container().usage_service.cap_warnings(principal, schedule) or None,
+        warnings=service.cap_warnings(principal, schedule) or None,
     )
     return json_response(_without_empty_warnings(created), 201)
 
@@ -271,7 +271,7 @@ def update_schedule(
         success=True,
         message="Schedule updated successfully",
         next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
-        warnings=container().usage_service.cap_warnings(principal, schedule) or None,
+        warnings=service.cap_warnings(principal, schedule) or None,
     )
     return json_response(_without_empty_warnings(updated))
 
