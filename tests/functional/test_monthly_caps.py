@@ -179,13 +179,12 @@ def test_run_now_in_an_exhausted_month_is_recorded_as_skipped(
     set_cap(container, "0.0005")  # below one demo call's reservation
     sched = make(container)
     api = JSONClient(client, api_key)
-    status, started = api.post(f"/api/v1/schedules/{sched.id}/trigger")
-    assert status == 202
+    assert api.post(f"/api/v1/schedules/{sched.id}/trigger")[0] == 202
     status, first = api.get(f"/api/v1/schedules/{sched.id}/runs")
     [run] = first["runs"]
     assert run["status"] == "BUDGET_EXCEEDED"
     assert run["error_message"].startswith("monthly user cap of $0.0005 reached")
     assert run["total_cost_usd"] == 0  # refused before the call: nothing spent
     api.post(f"/api/v1/schedules/{sched.id}/trigger")
-    runs = api.get(f"/api/v1/schedules/{sched.id}/runs")[1]["runs"]
-    assert [(r["status"], r.get("error_message")) for r in runs][0] == ("SKIPPED", "monthly_cap")
+    newest = api.get(f"/api/v1/schedules/{sched.id}/runs")[1]["runs"][0]
+    assert (newest["status"], newest["error_message"]) == ("SKIPPED", "monthly_cap")
