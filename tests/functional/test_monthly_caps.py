@@ -180,8 +180,7 @@ def test_run_now_in_an_exhausted_month_is_recorded_as_skipped(
     sched = make(container)
     api = JSONClient(client, api_key)
     assert api.post(f"/api/v1/schedules/{sched.id}/trigger")[0] == 202
-    status, first = api.get(f"/api/v1/schedules/{sched.id}/runs")
-    [run] = first["runs"]
+    [run] = api.get(f"/api/v1/schedules/{sched.id}/runs")[1]["runs"]
     assert run["status"] == "BUDGET_EXCEEDED"
     assert run["error_message"].startswith("monthly user cap of $0.0005 reached")
     assert run["total_cost_usd"] == 0  # refused before the call: nothing spent
