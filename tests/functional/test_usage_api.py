@@ -137,6 +137,11 @@ def test_preview_forecasts_30_days_dst_correct(api: JSONClient, clock: Any) -> N
         "max_cost_usd": 14.5,
         "expected_cost_usd": None,
     }
+    for bad, message in ((0, "Budget must be greater than 0"), (11, "Budget exceeds limit")):
+        status, refused = api.post(
+            f"{BASE}/preview", {"cron_expression": "0 9 * * *", "max_budget_per_run_usd": bad}
+        )
+        assert status == 400 and refused["error"].startswith(message)
     default = api.post(f"{BASE}/preview", {"cron_expression": "0 9 * * *"})[1]
     assert default["forecast_30d"]["max_cost_usd"] == 30 * 10.0  # the default budget
 

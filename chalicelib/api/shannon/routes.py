@@ -232,6 +232,8 @@ def preview_expression(body: wire_types.PreviewRequest) -> Response:
         if body.max_budget_per_run_usd is None
         else Decimal(repr(body.max_budget_per_run_usd))
     )
+    if not 0 < budget <= limits.max_budget_usd:  # the same rule as create's
+        raise errors.BudgetOutOfRangeError(budget, limits.max_budget_usd)
     return _preview(
         body.cron_expression, body.timezone or "UTC", body.count or 5, None, None, budget, []
     )
