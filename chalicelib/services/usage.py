@@ -118,7 +118,10 @@ class UsageService:
         today = self._clock.now().date()
         last = last or today
         if first is None:
-            first = last - timedelta(days=(days or 30) - 1)
+            try:
+                first = last - timedelta(days=(days or 30) - 1)
+            except OverflowError:
+                raise InvalidRequestError("to is out of range", field="to") from None
         if first > last:
             raise InvalidRequestError("from must not be after to", field="from")
         if (last - first).days + 1 > MAX_WINDOW_DAYS:

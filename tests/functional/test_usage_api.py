@@ -112,6 +112,7 @@ def test_usage_lists_the_caps_in_force(api: JSONClient, container: Any, clock: A
         ("from=2024-01-01&to=2026-01-01", "at most 366 days per request"),
         ("group_by=week", "Invalid group_by: expected day or schedule"),
         ("days=0", "Invalid days"),
+        ("to=0001-01-02", "to is out of range"),
     ],
 )
 def test_bad_usage_queries_are_400(api: JSONClient, query: str, message: str) -> None:
