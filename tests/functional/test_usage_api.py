@@ -108,6 +108,7 @@ def test_usage_lists_the_caps_in_force(api: JSONClient, container: Any, clock: A
     [
         ("from=2026-13-01", "Invalid from: expected YYYY-MM-DD (UTC)"),
         ("to=yesterday", "Invalid to: expected YYYY-MM-DD (UTC)"),
+        ("to=2026-W01-1", "Invalid to: expected YYYY-MM-DD (UTC)"),
         ("from=2026-01-10&to=2026-01-01", "from must not be after to"),
         ("from=2024-01-01&to=2026-01-01", "at most 366 days per request"),
         ("group_by=week", "Invalid group_by: expected day or schedule"),

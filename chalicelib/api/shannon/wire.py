@@ -21,6 +21,7 @@ timestamp is UTC ``Z``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
@@ -335,8 +336,11 @@ class RunListQuery(_Query):
 
 
 def _day(value: Any) -> Any:
+    # YYYY-MM-DD only (``fromisoformat`` would also take ``2026-W01-1``).
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return None
     try:
-        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        return date.fromisoformat(value)
     except ValueError:
         return None
 
