@@ -451,6 +451,19 @@ def test_spend_comes_from_the_usage_endpoint_with_the_caps(console: Any, new_use
     expect(page.get_by_text("of the user monthly cap of $25.00")).to_be_visible()
     expect(page.get_by_text("From the usage endpoint (days are UTC).")).to_be_visible()
 
+    # The form's preview forecasts at the budget typed; saving above the cap warns.
+    page.get_by_role("link", name="New schedule").click()
+    page.get_by_label("Name", exact=True).fill("Expensive")
+    page.get_by_label("Time zone").fill("UTC")
+    page.get_by_label("Budget per run (USD)").fill("5")
+    page.get_by_label("Cron expression").fill("0 9 * * *")
+    expect(page.get_by_test_id("preview-forecast")).to_have_text("30 fires · at most $150.00")
+    page.get_by_label("Task", exact=True).fill("Summarise")
+    page.get_by_role("button", name="Create schedule").click()
+    warned = page.locator(".notice.warning")
+    expect(warned).to_contain_text("Schedule created.")
+    expect(warned).to_contain_text("exceeds your monthly user cap of $25")
+
 
 def _user_id(user: Any) -> str:
     return str(user.key).removeprefix("ac_console_").removesuffix("_key")

@@ -1033,7 +1033,11 @@ async function formView(id) {
     preview.setAttribute("aria-busy", "true");
     const tz = timezone.value.trim() || "UTC";
     try {
-      const p = await api("POST", "api/v1/schedules/preview", { cron_expression: expression, timezone: tz, count: 5 });
+      const request = { cron_expression: expression, timezone: tz, count: 5 };
+      // The forecast's worst case at the budget being typed (else the deployment's default).
+      const perRun = Number(budget.value);
+      if (budget.value.trim() && Number.isFinite(perRun) && perRun > 0) request.max_budget_per_run_usd = perRun;
+      const p = await api("POST", "api/v1/schedules/preview", request);
       if (seq !== previewSeq) return;
       cron.removeAttribute("aria-invalid");
       previewBody.replaceChildren(...renderPreview(p, tz));
@@ -1050,6 +1054,7 @@ async function formView(id) {
   cron.addEventListener("input", queuePreview);
   timezone.addEventListener("input", queuePreview);
   timezone.addEventListener("change", queuePreview);
+  budget.addEventListener("input", queuePreview);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -1066,10 +1071,10 @@ async function formView(id) {
     try {
       if (editing) {
         const done = await api("PUT", schedulePath(id), body);
-        go(`#/schedules/${id}`, { kind: "success", text: `Schedule updated. ${nextText(done.next_run_at)}` });
+        go(`#/schedules/${id}`, savedNotice("Schedule updated.", done));
       } else {
         const done = await api("POST", "api/v1/schedules", body);
-        go(`#/schedules/${done.schedule_id}`, { kind: "success", text: `Schedule created. ${nextText(done.next_run_at)}` });
+        go(`#/schedules/${done.schedule_id}`, savedNotice("Schedule created.", done));
       }
     } catch (err) {
       failed(err, error);
@@ -1083,6 +1088,15 @@ async function formView(id) {
     h("h1", {}, editing ? `Edit “${o.name}”` : "New schedule"),
     h("div", { class: "grid" }, form, h("div", {}, preview))));
   refreshPreview();
+}
+
+// A save's notice; the API's warnings (a 30-day worst case above a monthly cap) make it one.
+function savedNotice(text, done) {
+  const warnings = Array.isArray(done.warnings) ? done.warnings.filter((w) => typeof w === "string") : [];
+  const said = `${text} ${nextText(done.next_run_at)}`;
+  return warnings.length
+    ? { kind: "warning", text: `${said} Warning: ${warnings.join(" ")}` }
+    : { kind: "success", text: said };
 }
 
 function nextText(nextRunAt) {
