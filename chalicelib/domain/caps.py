@@ -52,10 +52,6 @@ class CapDefaults:
     user_usd: Decimal | None = None
     tenant_usd: Decimal | None = None
 
-    @property
-    def any(self) -> bool:
-        return self.user_usd is not None or self.tenant_usd is not None
-
 
 @dataclass(frozen=True)
 class CapUsage:
