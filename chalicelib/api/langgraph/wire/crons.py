@@ -96,12 +96,10 @@ from chalicelib.api.langgraph.wire import (
     sort_nulls_like_postgres,
 )
 from chalicelib.domain.enums import OnRunCompleted, OverlapPolicy, ScheduleOrigin, ScheduleStatus
-from chalicelib.domain.models import Schedule
+from chalicelib.domain.models import MAX_WEBHOOK_CHARS, Schedule
 from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
 from chalicelib.services.threads import json_contains
 
-MAX_WEBHOOK_CHARS: Final = 65_536
-"""The official schema's bound; the domain's own rule (https, ≤ 2 048) is checked after."""
 ON_RUN_COMPLETED: Final = ("delete", "keep")
 MULTITASK_STRATEGIES: Final = ("reject", "interrupt", "rollback", "enqueue")
 STREAM_MODES: Final = (
