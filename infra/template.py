@@ -238,6 +238,10 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "RestAPI": {
             "Properties": {
+                # API Gateway's metrics are keyed by the API's name: this stack's own
+                # (the definition's title too, which an import would otherwise apply).
+                "Name": monitoring.api_name(stage),
+                "DefinitionBody": {"info": {"title": monitoring.api_name(stage)}},
                 "MethodSettings": [
                     {
                         "ResourcePath": "/*",
@@ -245,7 +249,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
                         "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
                     }
-                ]
+                ],
             }
         },
     }
