@@ -82,8 +82,12 @@ def parameters(stage: str) -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "Description": "Name of an SSM SecureString holding the OpenAI API key "
-            "(e.g. /agentcron/prod/openai-api-key); empty if the openai agent is unused.",
-            "AllowedPattern": "^$|^/[a-zA-Z0-9_.\\-/]{1,1010}$",
+            "(e.g. /agentcron/prod/openai-api-key); empty if the openai agent is unused. "
+            "Not a /aws/... name: the trigger may read only this parameter (a Secrets "
+            "Manager reference would need secretsmanager:GetSecretValue too).",
+            # Java regular expression (CloudFormation's): the lookahead refuses AWS's
+            # reserved /aws/ tree — public parameters and the Secrets Manager bridge.
+            "AllowedPattern": "^$|^/(?!aws/)[a-zA-Z0-9_.\\-/]{1,1010}$",
         },
         "ApiThrottlingRateLimit": {
             "Type": "Number",

@@ -179,3 +179,24 @@ def test_stage_configuration_uses_the_table_module_names() -> None:
         env = settings["environment_variables"]
         assert env["TABLE_NAME"] == table_name(stage)
         assert env["SCHEDULE_GROUP"] == schedule_group_name(stage)
+
+
+def test_the_openai_key_parameter_takes_only_what_the_trigger_may_read() -> None:
+    """The trigger's role may read the named SSM parameter (``ssm:GetParameter`` on its
+    ARN) and nothing else. A Secrets Manager secret read through SSM's bridge
+    (``/aws/reference/secretsmanager/<id>``) would also need
+    ``secretsmanager:GetSecretValue`` on the secret, which the role does not have: the
+    parameter refuses such names at deploy time rather than failing every run."""
+    from infra.policies import OPENAI_KEY_PARAMETER
+    from infra.template import parameters
+
+    pattern = parameters("prod")[OPENAI_KEY_PARAMETER]["AllowedPattern"]
+    allowed = ("", "/agentcron/prod/openai-api-key", "/team/awsome/key", "/a")
+    refused = (
+        "/aws/reference/secretsmanager/openai",
+        "/aws/service/ami-amazon-linux-latest/x",
+        "openai-key",
+        "/bad name",
+    )
+    assert all(re.fullmatch(pattern, name) for name in allowed)
+    assert not any(re.fullmatch(pattern, name) for name in refused)
