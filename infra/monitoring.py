@@ -356,7 +356,7 @@ def dashboard_body(stage: str, prefix: str, trigger_function: str) -> dict[str, 
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{prefix}-{q}"]
         for q in ("scheduler-dlq", "trigger-failures")
     ]
-    errors = [
+    errors: list[list[Any]] = [
         *(
             ["AWS/Lambda", metric, "FunctionName", function, {"stat": "Sum"}]
             for function in (
