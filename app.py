@@ -11,6 +11,7 @@ from typing import Any
 
 from chalice.app import Chalice, Rate
 
+from chalicelib import deadline
 from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon.routes import bp as shannon_schedules
 from chalicelib.console.blueprint import bp as console
@@ -20,6 +21,8 @@ app = Chalice(app_name="agentcron")
 configure_logging()
 # One structured record and the API metrics per request, for every route of both façades.
 app.register_middleware(http_middleware(app), "http")
+# No AWS call starts that could outlive the function's timeout (503 and rollback instead).
+app.register_middleware(deadline.http_middleware(app), "http")
 
 app.register_blueprint(langgraph_crons)
 app.register_blueprint(shannon_schedules, url_prefix="/api/v1")

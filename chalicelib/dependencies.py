@@ -78,19 +78,29 @@ class Container:
         import boto3
         from botocore.config import Config
 
+        from chalicelib import deadline
+        from chalicelib.adapters import botocore_deadline
+
         s = self.settings
         session: Any = self._session or boto3.session.Session()
-        return session.client(
+        read = read_timeout or s.AWS_READ_TIMEOUT_SECONDS
+        client = session.client(
             service,
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
             config=Config(
                 retries={"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS},
                 connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
-                read_timeout=read_timeout or s.AWS_READ_TIMEOUT_SECONDS,
+                read_timeout=read,
                 max_pool_connections=50,
             ),
         )
+        # An API request never starts a call it has no time left for (chalicelib.deadline).
+        botocore_deadline.install(
+            client,
+            deadline.call_worst_seconds(s.AWS_CONNECT_TIMEOUT_SECONDS, read, s.AWS_MAX_ATTEMPTS),
+        )
+        return client
 
     @functools.cached_property
     def dynamodb(self) -> DynamoDBClient:

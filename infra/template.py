@@ -133,14 +133,18 @@ def environment(stage: str) -> dict[str, Any]:
     }
 
 
-# The API function's botocore budget: a request's worst case (authentication and three
-# writes, every attempt timing out) stays within its 28 s timeout, below API Gateway's
-# 29 s (tests/deploy/test_template.py does the arithmetic). Chalice does not apply
+# The API function's time budget (chalicelib/deadline.py): one AWS call's worst case is
+# 2 attempts x (0.5 s connect + 1.5 s read) + 1 s backoff = 5 s; a request starts a
+# forward call only while 4 such calls (it and a 3-call rollback) + 1 s fit before its
+# 28 s timeout, i.e. during its first 7 s, and a compensating call while 6 s are left.
+# So every request answers within 28 s, below API Gateway's 29 s, whatever AWS does
+# (tests/deploy/test_template.py does the arithmetic). Chalice does not apply
 # per-function environment variables to the API handler, so they are set here.
 API_CLIENT_ENVIRONMENT = {
-    "AWS_CONNECT_TIMEOUT_SECONDS": "1",
-    "AWS_READ_TIMEOUT_SECONDS": "2",
+    "AWS_CONNECT_TIMEOUT_SECONDS": "0.5",
+    "AWS_READ_TIMEOUT_SECONDS": "1.5",
     "AWS_MAX_ATTEMPTS": "2",
+    "API_REQUEST_DEADLINE": "true",
 }
 
 
