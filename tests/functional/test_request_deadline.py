@@ -49,9 +49,7 @@ class LambdaContext:
         return int((self.timeout_seconds - self.elapsed) * 1000)
 
 
-def call(
-    method: str, path: str, body: Any, key: str, context: LambdaContext
-) -> tuple[int, Any]:
+def call(method: str, path: str, body: Any, key: str, context: LambdaContext) -> tuple[int, Any]:
     from app import app
 
     event = api_event(ROUTES, method, path, body=body, headers={"Authorization": f"Bearer {key}"})
