@@ -11,10 +11,10 @@ from typing import Any
 
 from chalice.app import Chalice, Rate
 
-from chalicelib import deadline
 from chalicelib.api.langgraph import bp as langgraph_crons
 from chalicelib.api.shannon.routes import bp as shannon_schedules
 from chalicelib.console.blueprint import bp as console
+from chalicelib.deadline import request_deadline_middleware
 from chalicelib.observability import configure_logging, http_middleware
 
 app = Chalice(app_name="agentcron")
@@ -22,7 +22,7 @@ configure_logging()
 # One structured record and the API metrics per request, for every route of both façades.
 app.register_middleware(http_middleware(app), "http")
 # No AWS call starts that could outlive the function's timeout (503 and rollback instead).
-app.register_middleware(deadline.http_middleware(app), "http")
+app.register_middleware(request_deadline_middleware(app), "http")
 
 app.register_blueprint(langgraph_crons)
 app.register_blueprint(shannon_schedules, url_prefix="/api/v1")

@@ -11,7 +11,7 @@ of which may take its botocore worst case (every attempt timing out, plus the ba
 between attempts: :func:`call_worst_seconds`). No per-call timeout makes 60 of those
 fit in 28 s. So the bound is a deadline instead:
 
-* the HTTP middleware (:func:`http_middleware`) gives each request the Lambda context's
+* the HTTP middleware (:func:`request_deadline_middleware`) gives each request the Lambda context's
   own clock (``get_remaining_time_in_millis``) — in the deployed API function, whose
   template sets ``API_REQUEST_DEADLINE``;
 * every AWS client of the container asks :func:`may_start` before each call (a botocore
@@ -98,7 +98,7 @@ def may_start(call_seconds: float) -> bool:
     return remaining() >= call_seconds + reserve + MARGIN_SECONDS
 
 
-def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
+def request_deadline_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
     """A Chalice ``http`` middleware: the request's calls are bounded by its Lambda's time."""
 
     def bounded(request_: Request, get_response: Callable[[Request], Response]) -> Response:
