@@ -98,7 +98,9 @@ def may_start(call_seconds: float) -> bool:
     return remaining() >= call_seconds + reserve + MARGIN_SECONDS
 
 
-def request_deadline_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
+def request_deadline_middleware(
+    app: Chalice,
+) -> Callable[[Request, Callable[[Request], Response]], Response]:
     """A Chalice ``http`` middleware: the request's calls are bounded by its Lambda's time."""
 
     def bounded(request_: Request, get_response: Callable[[Request], Response]) -> Response:
