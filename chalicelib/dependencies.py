@@ -74,6 +74,7 @@ class Container:
         *,
         region_name_override: str | None = None,
         read_timeout: float | None = None,
+        total_attempts: int | None = None,
     ) -> Any:
         import boto3
         from botocore.config import Config
@@ -89,7 +90,12 @@ class Container:
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
             config=Config(
-                retries={"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS},
+                retries=(
+                    {"mode": "standard", "max_attempts": s.AWS_MAX_ATTEMPTS}
+                    if total_attempts is None
+                    # botocore's ``max_attempts`` counts retries; this counts every attempt.
+                    else {"mode": "standard", "total_max_attempts": total_attempts}
+                ),
                 connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
                 read_timeout=read,
                 max_pool_connections=50,
@@ -141,11 +147,14 @@ class Container:
     @functools.cached_property
     def bedrock_runtime(self) -> Any:
         # Model calls can run for most of a run's timeout; the deadline, not botocore's
-        # default 60 s read timeout, bounds them.
+        # default 60 s read timeout, bounds them. One attempt per call: the run's retry
+        # policy (RunContext.model_call) retries throttling within the deadline and
+        # budget, and booking each attempt needs to see each attempt.
         return self._client(
             "bedrock-runtime",
             region_name_override=self.settings.BEDROCK_REGION or None,
             read_timeout=self.settings.SCHEDULE_MAX_TIMEOUT_SECONDS,
+            total_attempts=1,
         )
 
     # --- adapters ---------------------------------------------------------------------------
@@ -250,6 +259,9 @@ class Container:
                 default_budget_usd=s.default_budget_usd,
                 default_timeout_seconds=s.SCHEDULE_DEFAULT_TIMEOUT_SECONDS,
                 max_timeout_seconds=s.SCHEDULE_MAX_TIMEOUT_SECONDS,
+                default_max_attempts_per_call=s.RETRY_MAX_ATTEMPTS_PER_CALL,
+                default_initial_backoff_seconds=s.RETRY_INITIAL_BACKOFF_SECONDS,
+                default_pause_after_failures=s.PAUSE_AFTER_CONSECUTIVE_FAILURES,
             ),
             assistants=self.assistants,
             default_assistant=s.DEFAULT_ASSISTANT,
@@ -299,6 +311,7 @@ class Container:
                 running_grace_seconds=s.RUNNING_GRACE_SECONDS,
                 kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
+                max_backoff_seconds=s.RETRY_MAX_BACKOFF_SECONDS,
             ),
         )
 

@@ -68,6 +68,14 @@ class Settings(BaseModel):
     """The local stack's reconciler period (in AWS, app.py's rule runs it every 5 minutes)."""
     AUTO_PAUSE_ON_BUDGET_EXCEEDED: bool = True
 
+    # Failure policy (a schedule's own fields override the first three).
+    RETRY_MAX_ATTEMPTS_PER_CALL: int = Field(default=3, ge=1, le=10)
+    """Attempts of one model call the provider refused transiently (429, 5xx, throttling)."""
+    RETRY_INITIAL_BACKOFF_SECONDS: float = Field(default=1.0, ge=0.1, le=60)
+    RETRY_MAX_BACKOFF_SECONDS: float = Field(default=60.0, ge=0.1, le=900)
+    PAUSE_AFTER_CONSECUTIVE_FAILURES: int = Field(default=5, ge=0, le=1000)
+    """Failed runs in a row (error, timeout) after which the system pauses a schedule; 0 never."""
+
     # Agents.
     DEFAULT_ASSISTANT: str = "demo"
     ASSISTANTS_FILE: str = str(PACKAGE_DIR / "agents" / "assistants.json")

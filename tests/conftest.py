@@ -34,6 +34,9 @@ os.environ["BOTOCORE_EXPERIMENTAL__PLUGINS"] = "agentcron_calls=tests.deploy.aws
 
 START = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 
+# A local HTTPS webhook receiver (``https_receiver``, ``tls_files``) for any test.
+pytest_plugins = ["tests.fixtures.webhook_receiver"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The IAM tests judge the calls the rest of the suite recorded: they run last."""

@@ -213,6 +213,9 @@ SPEC_FIELDS = frozenset(
         "timeout_seconds",
         "overlap_policy",
         "webhook",
+        "max_attempts_per_call",
+        "initial_backoff_seconds",
+        "pause_after_failures",
         "eventbridge_expressions",
         "eventbridge_names",
         "created_at",
@@ -241,12 +244,16 @@ def schedule_to_item(sch: Schedule) -> Item:
         "successful_runs": n(sch.successful_runs),
         "failed_runs": n(sch.failed_runs),
         "history_count": n(sch.history_count),
+        "consecutive_failures": n(sch.consecutive_failures),
         "last_run_at": opt_ts(sch.last_run_at),
         "updated_at": s(ts(sch.updated_at)),
         "version": n(sch.version),
         "gsi1pk": s(schedules_gsi_pk(shard_of(sch.id))),
         "gsi1sk": s(sch.id),
     }
+    if sch.webhook_secret is not None:
+        # Top-level, outside ``spec``: an update never rewrites it, and no read returns it.
+        item["webhook_secret"] = s(sch.webhook_secret)
     if sch.running is not None:
         item["running_run_id"] = s(sch.running.run_id)
         item["running_until"] = s(ts(sch.running.until))
@@ -273,6 +280,8 @@ def item_to_schedule(item: Item) -> Schedule:
             "successful_runs": get_int(item, "successful_runs"),
             "failed_runs": get_int(item, "failed_runs"),
             "history_count": get_int(item, "history_count"),
+            "consecutive_failures": get_int(item, "consecutive_failures"),
+            "webhook_secret": get_opt_s(item, "webhook_secret"),
             "last_run_at": get_opt_ts(item, "last_run_at"),
             "running": running,
             "updated_at": parse_ts(get_s(item, "updated_at")),

@@ -9,11 +9,12 @@
   2. for stateless schedules, put the run's fresh thread.
 
 **Finish** (one ``TransactWriteItems``): the terminal run record (only from
-``running``), the schedule's counters / ``last_run_at`` / running marker and any
-system pause, and the thread (deleted, or its new state written). Counters and
-history therefore always agree. If the schedule was deleted mid-run, the run and
-thread are still finished without it. ``last_run_at`` never moves backwards: when
-overlapping runs finish out of order, the older one is counted without touching it.
+``running``), the schedule's counters (``consecutive_failures`` added to or reset in the
+same update) / ``last_run_at`` / running marker and any system pause, and the thread
+(deleted, or its new state written). Counters and history therefore always agree. If
+the schedule was deleted mid-run, the run and thread are still finished without it.
+``last_run_at`` never moves backwards: when overlapping runs finish out of order, the
+older one is counted without touching it.
 
 **Reads are owner-scoped by key.** A run's partition is (tenant, user, schedule) and
 its thread index entry is (tenant, user, thread); every read takes the caller's
@@ -39,7 +40,7 @@ from chalicelib.adapters.dynamodb_codec import (
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
 from chalicelib.domain.models import Principal, Run, Schedule
-from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FinishRequest
+from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FailureStreak, FinishRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -66,10 +67,15 @@ class DynamoDBRunStore:
         values: dict[str, Any] = {":one": codec.n(1)}
         names: dict[str, str] = {"#hc": "history_count"}
         update = "ADD #hc :one"
+        names["#st"] = "status"
+        values[":active"] = codec.s(ScheduleStatus.ACTIVE.value)
         if run.trigger is RunTrigger.SCHEDULE:
             conditions.append("#st = :active")
-            names["#st"] = "status"
-            values[":active"] = codec.s(ScheduleStatus.ACTIVE.value)
+        else:
+            # Run-now may run a schedule its user paused, never one the system paused
+            # (checked by the API too; this holds against a pause landing in between).
+            conditions.append("(#st = :active OR paused_by <> :system)")
+            values[":system"] = codec.s(PausedBy.SYSTEM.value)
         if request.enforce_no_overlap:
             conditions.append("(attribute_not_exists(running_until) OR running_until < :now)")
             values[":now"] = codec.s(codec.ts(run.started_at or run.created_at))
@@ -117,6 +123,7 @@ class DynamoDBRunStore:
                     return ClaimOutcome.GONE
                 if codec.get_s(old, "status") != ScheduleStatus.ACTIVE.value and (
                     run.trigger is RunTrigger.SCHEDULE
+                    or codec.get_opt_s(old, "paused_by") == PausedBy.SYSTEM.value
                 ):
                     return ClaimOutcome.PAUSED
                 return ClaimOutcome.OVERLAP
@@ -204,6 +211,14 @@ class DynamoDBRunStore:
                 " AND (attribute_not_exists(#last) OR attribute_type(#last, :null)"
                 " OR #last <= :last)"
             )
+        adds = ["#tr :one", "#c :one"]
+        if request.failure_streak is FailureStreak.EXTEND:
+            names["#cf"] = "consecutive_failures"
+            adds.append("#cf :one")
+        elif request.failure_streak is FailureStreak.RESET:
+            names["#cf"] = "consecutive_failures"
+            values[":zero"] = codec.n(0)
+            sets.append("#cf = :zero")
         removes: list[str] = []
         if schedule.overlap_policy is OverlapPolicy.SKIP:
             names["#rr"] = "running_run_id"
@@ -227,7 +242,7 @@ class DynamoDBRunStore:
                 "updated_at = :at",
                 "#ver = #ver + :one",
             ]
-        expression = "ADD #tr :one, #c :one"
+        expression = f"ADD {', '.join(adds)}"
         if sets:
             expression += f" SET {', '.join(sets)}"
         if removes:

@@ -269,7 +269,7 @@ class DynamoDBScheduleStore:
             schedule_id,
             update=(
                 "SET #st = :active, paused_at = :null, pause_reason = :null, paused_by = :null, "
-                "updated_at = :at, #ver = #ver + :one"
+                "consecutive_failures = :zero, updated_at = :at, #ver = #ver + :one"
             ),
             condition="attribute_exists(pk) AND #st = :paused",
             names={"#st": "status", "#ver": "version"},
@@ -279,6 +279,7 @@ class DynamoDBScheduleStore:
                 ":at": codec.s(codec.ts(at)),
                 ":null": {"NULL": True},
                 ":one": codec.n(1),
+                ":zero": codec.n(0),
             },
             on_failure=lambda _old: ScheduleNotPausedError(schedule_id),
         )
@@ -288,6 +289,7 @@ class DynamoDBScheduleStore:
                 "paused_at": None,
                 "pause_reason": None,
                 "paused_by": None,
+                "consecutive_failures": 0,
                 "updated_at": at,
                 "version": old.version + 1,
             }

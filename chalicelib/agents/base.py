@@ -9,11 +9,35 @@ calls a model directly: it calls :meth:`RunContext.model_call`, which
    tokens × output price — and refuses the call if the reservation does not fit in
    what is left of the budget (:class:`BudgetExceeded`);
 3. makes the call with a timeout no longer than the time left;
-4. settles the reservation with the real usage the provider reported.
+4. settles the reservation with the real usage the provider reported;
+5. retries a call the provider refused *transiently* (:class:`ProviderError` with
+   ``transient=True``: HTTP 429/5xx, throttling, a connection lost before any output)
+   under the schedule's :class:`RetryPolicy`, with exponential backoff and jitter
+   (``tenacity``), never waiting less than the provider's ``Retry-After``.
 
-Spend therefore never exceeds the budget. A call cut short by the deadline
-settles at its reservation (we cannot know what the provider billed, so we
-record the worst case rather than a free call).
+**Retries stay inside the run's limits.** Every attempt is a call like any other: it
+reserves its worst case, and an attempt the provider provably did not bill releases
+it. A backoff that would end past the deadline is not started — the call fails with
+:class:`DeadlineExceeded` whose ``__cause__`` is the last provider error, so the run
+ends ``timeout`` naming it; a retry whose worst case no longer fits the budget is not
+started either (:class:`BudgetExceeded`, same cause). Permanent errors (auth,
+validation, other 4xx) are never retried. Sleeping uses ``RunContext.sleep`` and the
+clock ``RunContext.monotonic`` (both injected), so tests never wait for real. Every
+attempt is counted and every failed one recorded (:class:`AttemptLog`) for the run's
+history. Agents whose calls start and end in callbacks (:meth:`RunContext.begin_call`,
+the LangGraph graph) are counted but not retried here: their model client owns its
+own retries.
+
+Spend therefore never exceeds the budget — provided the provider honours the
+output bound the reservation assumed (the ``max_tokens`` sent; the OpenAI-compatible
+agent also streams and cuts the answer there) and counts prompt tokens within
+:func:`prompt_token_bound`. A provider that reports more is booked truthfully and the
+run ends at once with :class:`BudgetOverrun` (overshoot ≤ that one call).
+
+What a failed call costs: a :class:`ProviderError` with ``billed=False`` (the
+provider's answer proves nothing was generated) releases the reservation; every
+ambiguous ending — the deadline cut the call, the connection was lost mid-response,
+any other exception — is booked at its reservation.
 
 Usage and cost are read from the meter by the run executor for every outcome —
 success, error, timeout and budget_exceeded alike.
@@ -26,10 +50,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from chalicelib.domain.models import JSONObject, Usage, query_text_of
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from chalicelib.domain.models import (
+    MAX_RECORDED_FAILED_ATTEMPTS,
+    FailedAttempt,
+    JSONObject,
+    Usage,
+    clip_text,
+    query_text_of,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -83,6 +118,36 @@ class BudgetExceeded(Exception):
     """
 
 
+class BudgetOverrun(BudgetExceeded):
+    """A provider reported usage costing more than the call's reservation.
+
+    The usage is booked as reported (spend may then exceed the budget by at most this
+    one call's overshoot); the run ends ``budget_exceeded`` at once and the schedule is
+    paused by the system with ``pause_reason = budget_overrun``: the provider did not
+    honour the output bound the budget relies on.
+    """
+
+    def __init__(self, model: str, reserved: Decimal, charged: Decimal) -> None:
+        self.model = model
+        self.reserved = reserved
+        self.charged = charged
+        self.overshoot = charged - reserved
+        super().__init__(
+            f"model {model} reported usage costing ${charged:.6f} for a call bounded at "
+            f"${reserved:.6f} (overshoot ${self.overshoot:.6f}): the provider did not honour "
+            "the output bound"
+        )
+
+
+class OutputBoundExceeded(BudgetExceeded):
+    """A streamed answer went past the call's output bound and was cut there.
+
+    The provider ignored ``max_tokens``; the agent stopped reading and closed the
+    connection, and the call is booked at its reservation. The run ends
+    ``budget_exceeded`` with spend within the budget.
+    """
+
+
 class SpendGuard(Protocol):
     """Spend limits above the run (monthly caps), consulted by :class:`BudgetMeter`.
 
@@ -105,6 +170,8 @@ class ModelPrice:
     provider: str
     input_per_million: Decimal
     output_per_million: Decimal
+    max_output_tokens: int | None = None
+    """The most the model generates in one call (the price catalog's ``max_output_tokens``)."""
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
         return (
@@ -132,6 +199,8 @@ class BudgetMeter:
     calls: int = 0
     guard: SpendGuard | None = None
     """Monthly caps, when any are configured; ``None`` costs nothing per call."""
+    overrun: BudgetOverrun | None = None
+    """The first call whose reported usage exceeded its reservation; no call after it."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -141,6 +210,8 @@ class BudgetMeter:
     def reserve(self, price: ModelPrice, prompt_tokens: int, max_output_tokens: int) -> Reservation:
         worst = price.cost(prompt_tokens, max_output_tokens)
         with self._lock:
+            if self.overrun is not None:
+                raise self.overrun
             if self.spent_usd + self.reserved_usd + worst > self.limit_usd:
                 raise BudgetExceeded(
                     f"a call to {price.model} may cost up to ${worst:.6f}; "
@@ -159,10 +230,15 @@ class BudgetMeter:
     def settle(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> Decimal:
         """Replace the reservation with the real cost the provider reported.
 
-        The reservation is a true upper bound (see :func:`prompt_token_bound`), so the
-        real cost fits in it; it is booked as reported either way, never rounded down.
+        The reservation is an upper bound only if the provider honoured the output
+        bound (``max_tokens`` sent, or the stream cut there) and tokenises the prompt
+        within :func:`prompt_token_bound`. The cost is booked as reported either way,
+        never rounded down; a cost above the reservation is recorded as the meter's
+        :attr:`overrun` and raised as :class:`BudgetOverrun` after booking, so the run
+        ends at once and no later call is reserved.
         """
         charged = reservation.price.cost(input_tokens, output_tokens)
+        overrun: BudgetOverrun | None = None
         with self._lock:
             if reservation.settled:
                 return Decimal(0)
@@ -172,8 +248,14 @@ class BudgetMeter:
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
             self.calls += 1
+            if charged > reservation.amount:
+                overrun = BudgetOverrun(reservation.price.model, reservation.amount, charged)
+                if self.overrun is None:
+                    self.overrun = overrun
         if self.guard is not None:
             self.guard.settle(reservation.amount, charged)
+        if overrun is not None:
+            raise overrun
         return charged
 
     def settle_worst_case(self, reservation: Reservation) -> None:
@@ -221,6 +303,76 @@ class Monotonic(Protocol):
     def __call__(self) -> float: ...
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often one model call is tried when the provider refuses it transiently.
+
+    ``max_attempts`` 1 means no retry. The n-th retry waits
+    ``initial_backoff_seconds × 2^(n-1)`` plus up to ``initial_backoff_seconds`` of
+    random jitter, at most ``max_backoff_seconds`` — and never less than the
+    provider's ``Retry-After``.
+    """
+
+    max_attempts: int = 1
+    initial_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+
+
+FAILED_ATTEMPT_MESSAGE_BYTES = 256
+
+
+@dataclass
+class AttemptLog:
+    """Every model-call attempt of a run, and the failed ones (capped) for its history."""
+
+    attempts: int = 0
+    failed: list[FailedAttempt] = field(default_factory=list)
+    failed_total: int = 0
+    """All failed attempts; ``failed`` keeps the first :data:`MAX_RECORDED_FAILED_ATTEMPTS`."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def started(self) -> None:
+        with self._lock:
+            self.attempts += 1
+
+    def failure(self, exc: BaseException, at: datetime) -> None:
+        provider = exc if isinstance(exc, ProviderError) else None
+        entry = FailedAttempt(
+            at=at,
+            error=type(exc).__name__,
+            message=clip_text(str(exc), FAILED_ATTEMPT_MESSAGE_BYTES) or "",
+            transient=bool(provider and provider.transient),
+            billed=True if provider is None else provider.billed,
+            retry_after=None if provider is None else provider.retry_after,
+        )
+        with self._lock:
+            self.failed_total += 1
+            if len(self.failed) < MAX_RECORDED_FAILED_ATTEMPTS:
+                self.failed.append(entry)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.transient
+
+
+class _Backoff:
+    """tenacity's exponential backoff with jitter, floored at the provider's Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        initial = policy.initial_backoff_seconds
+        self._exponential = wait_exponential_jitter(
+            multiplier=initial, max=policy.max_backoff_seconds, jitter=initial
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        wait = float(self._exponential(state))
+        exc = state.outcome.exception() if state.outcome is not None else None
+        hint = exc.retry_after if isinstance(exc, ProviderError) else None
+        if hint is not None and hint > wait:
+            return float(hint)
+        return wait
+
+
 @dataclass
 class RunContext:
     """Everything an agent may use during one run."""
@@ -241,6 +393,10 @@ class RunContext:
     """Set when the run is over: from then on no model call may start."""
     threads: list[threading.Thread] = field(default_factory=list)
     """Threads started for this run (:meth:`start_thread`), stopped with it."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    attempts: AttemptLog = field(default_factory=AttemptLog)
+    now: Callable[[], datetime] = utcnow
+    """The wall clock, for the time of a failed attempt."""
 
     def time_left(self) -> float:
         return self.deadline - self.monotonic()
@@ -274,6 +430,7 @@ class RunContext:
         reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
         if price not in self.models_used:
             self.models_used.append(price)
+        self.attempts.started()
         return reservation
 
     def model_call(
@@ -284,29 +441,77 @@ class RunContext:
         max_output_tokens: int,
         call: Callable[[float], tuple[T, CallUsage]],
     ) -> T:
-        """Run one model call under the deadline and the budget.
+        """Run one model call under the deadline and the budget, retrying transient errors.
 
         ``call`` receives the seconds left (use it as the request timeout) and returns
         the provider's answer with the usage it reported. A ``TimeoutError`` from
-        ``call`` after the deadline becomes :class:`DeadlineExceeded`.
+        ``call`` after the deadline becomes :class:`DeadlineExceeded`. A transient
+        :class:`ProviderError` is retried under :attr:`retry` (see the module docstring).
         """
-        self.check_deadline()
-        reservation = self.budget.reserve(price, prompt_tokens, max_output_tokens)
-        if price not in self.models_used:
-            self.models_used.append(price)
+        stopped: list[str] = []
+
+        def give_up(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.retry.max_attempts or self.cancelled.is_set():
+                return True
+            if state.upcoming_sleep >= self.time_left():
+                stopped.append("deadline")
+                return True
+            if price.cost(prompt_tokens, max_output_tokens) > self.budget.remaining_usd:
+                stopped.append("budget")
+                return True
+            return False
+
+        retrying = Retrying(
+            stop=give_up,
+            wait=_Backoff(self.retry),
+            retry=retry_if_exception(_retryable),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            result: T = retrying(self._attempt, price, prompt_tokens, max_output_tokens, call)
+            return result
+        except ProviderError as exc:
+            if stopped == ["deadline"]:
+                raise DeadlineExceeded(
+                    f"the next attempt's backoff would pass the deadline; last error: {exc}"
+                ) from exc
+            if stopped == ["budget"]:
+                raise BudgetExceeded(
+                    f"another attempt of {price.model} may cost up to "
+                    f"${price.cost(prompt_tokens, max_output_tokens):.6f}; "
+                    f"${self.budget.remaining_usd:.6f} left; last error: {exc}"
+                ) from exc
+            raise
+
+    def _attempt(
+        self,
+        price: ModelPrice,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        call: Callable[[float], tuple[T, CallUsage]],
+    ) -> T:
+        """One attempt: steps 1–4 of the module docstring."""
+        reservation = self.begin_call(price, prompt_tokens, max_output_tokens)
         try:
             result, usage = call(max(self.time_left(), 0.001))
         except TimeoutError as exc:
+            self.attempts.failure(exc, self.now())
             self.budget.settle_worst_case(reservation)
             raise DeadlineExceeded("the model call did not finish before the deadline") from exc
         except ProviderError as exc:
+            self.attempts.failure(exc, self.now())
             if exc.billed:
                 self.budget.settle_worst_case(reservation)
             else:
                 self.budget.release(reservation)
             raise
-        except BaseException:
+        except Exception as exc:
             # A failed call may still have been billed; book the worst case.
+            self.attempts.failure(exc, self.now())
+            self.budget.settle_worst_case(reservation)
+            raise
+        except BaseException:
             self.budget.settle_worst_case(reservation)
             raise
         self.budget.settle(reservation, usage.input_tokens, usage.output_tokens)

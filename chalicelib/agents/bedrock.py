@@ -25,8 +25,12 @@ Design decisions:
   sent as user text (we do not replay tool-use blocks); consecutive same-role
   messages are merged into one message with several text blocks; blank messages
   are dropped; leading assistant turns are dropped (they cannot be expressed).
-* **Errors.** Every ``ClientError`` becomes an ``AgentError`` that names the error
-  code, the model, a hint at the usual fix, and Bedrock's own message.
+* **Errors.** Every ``ClientError`` becomes a
+  :class:`~chalicelib.agents.base.ProviderError` that names the error code, the
+  model, a hint at the usual fix, and Bedrock's own message, classified billed or
+  not and transient or not by :mod:`chalicelib.agents.provider_errors`: throttling,
+  validation, access, not-ready and unavailable errors come before the model ran
+  and are unbilled; a model timeout or model error is billed.
 * **Usage** is Converse's ``usage.inputTokens``/``outputTokens``. A response without
   usage is booked at the reservation (the worst case), never as free.
 """
@@ -44,6 +48,7 @@ from chalicelib.agents.base import (
     CallUsage,
     ChatMessage,
     ModelPrice,
+    ProviderError,
     RunContext,
     call_with_timeout,
     chat_result,
@@ -51,6 +56,7 @@ from chalicelib.agents.base import (
     prompt_token_bound,
     state_messages,
 )
+from chalicelib.agents.provider_errors import bedrock_flags
 from chalicelib.domain.models import JSONObject
 
 if TYPE_CHECKING:
@@ -167,6 +173,7 @@ class BedrockAgent:
             BotoCoreError,
             ClientError,
             ConnectTimeoutError,
+            EndpointConnectionError,
             ReadTimeoutError,
         )
 
@@ -179,17 +186,33 @@ class BedrockAgent:
         except TimeoutError:
             if timeout <= self.timeout_cap:
                 raise  # the deadline was the limit: model_call reports DeadlineExceeded
-            raise AgentError(
-                f"Bedrock model {self.model_id} did not answer within {self.timeout_cap:g} s"
+            raise ProviderError(
+                f"Bedrock model {self.model_id} did not answer within {self.timeout_cap:g} s",
+                billed=True,
+                transient=True,
             ) from None
         except ClientError as exc:
             raise bedrock_error(exc, self.model_id) from exc
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
             if ctx.time_left() <= 0:
                 raise TimeoutError(str(exc)) from exc
-            raise AgentError(f"Bedrock model {self.model_id}: {exc}") from exc
+            # A connect timeout never delivered the request; a read timeout may have.
+            raise ProviderError(
+                f"Bedrock model {self.model_id}: {exc}",
+                billed=isinstance(exc, ReadTimeoutError),
+                transient=True,
+            ) from exc
+        except EndpointConnectionError as exc:
+            raise ProviderError(
+                f"Bedrock model {self.model_id}: cannot reach the endpoint: {exc}",
+                billed=False,
+                transient=True,
+            ) from exc
         except BotoCoreError as exc:
-            raise AgentError(f"Bedrock model {self.model_id}: request failed: {exc}") from exc
+            # The connection closed after the request was sent, a bad response: it may have run.
+            raise ProviderError(
+                f"Bedrock model {self.model_id}: request failed: {exc}", billed=True
+            ) from exc
         return self._parse(cast("dict[str, Any]", response), prompt_bound)
 
     def _parse(self, response: dict[str, Any], prompt_bound: int) -> tuple[str, CallUsage]:
@@ -209,11 +232,18 @@ class BedrockAgent:
         return text, CallUsage(input_tokens, output_tokens)
 
 
-def bedrock_error(exc: ClientError, model_id: str) -> AgentError:
-    """An ``AgentError`` for a botocore ``ClientError`` from Bedrock."""
+def bedrock_error(exc: ClientError, model_id: str) -> ProviderError:
+    """A :class:`ProviderError` for a botocore ``ClientError`` from Bedrock, classified
+    by :func:`~chalicelib.agents.provider_errors.bedrock_flags`."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code") or "UnknownError")
     message = str(error.get("Message") or "").strip()
     hint = _ERROR_HINTS.get(code, "Bedrock returned an error")
     detail = f": {message}" if message else ""
-    return AgentError(f"Bedrock {code} for model {model_id}: {hint}{detail}")
+    billed, transient, retry_after = bedrock_flags(exc.response)
+    return ProviderError(
+        f"Bedrock {code} for model {model_id}: {hint}{detail}",
+        billed=billed,
+        transient=transient,
+        retry_after=retry_after,
+    )

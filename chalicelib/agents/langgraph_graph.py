@@ -17,12 +17,23 @@ aborts the call *before the request is sent*:
   worst case and refuse if it does not fit (``BudgetExceeded``). The prompt bound is
   :func:`~chalicelib.agents.base.prompt_token_bound` over the serialized messages
   (their text, plus any tool calls) and the bound tools' schemas; max output tokens
-  are the call's ``max_tokens`` (``max_completion_tokens``, ``max_output_tokens``,
-  LangSmith's ``ls_max_tokens``), else the assistant's ``max_tokens``. Configure the
-  graph's models with ``max_tokens`` for an exact bound.
+  are the bound the call actually sends — its invocation parameters' ``max_tokens``
+  (``max_completion_tokens``, ``max_output_tokens``, ``maxTokens``, ``num_predict``,
+  as the LangChain integrations name it; LangSmith's ``ls_max_tokens``) — else, when
+  the call sends none (e.g. ``ChatOpenAI()`` by default), the model's ``max_output_tokens``
+  from the price catalog: the provider may then generate that much, so that much is
+  reserved. Configure the graph's models with ``max_tokens`` for a tighter bound.
 * end: settle with the generation messages' ``usage_metadata``
   (``input_tokens``/``output_tokens``), else ``llm_output["token_usage"]``; a call
-  with no reported usage, or one that errored, is booked at its reservation.
+  with no reported usage is booked at its reservation. Usage costing more than the
+  reservation (a provider that ignored the bound) is booked as reported and raises
+  :class:`~chalicelib.agents.base.BudgetOverrun` from the callback: the run ends
+  ``budget_exceeded`` at once.
+* error: the SDK's exception is classified by
+  :func:`~chalicelib.agents.provider_errors.classify_exception` — an HTTP error status
+  or a Bedrock throttling/validation error before any streamed token releases the
+  reservation; anything else (a connection lost, a timeout, a failure after output
+  started) is booked at the reservation.
 * price: the call's own model (``ls_model_name`` in the call metadata, else the
   ``model``/``model_name`` invocation parameter) when it is priced — a graph that
   routes between a cheap and an expensive model is charged for each correctly —
@@ -68,7 +79,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 from pydantic import BaseModel
 from typing_extensions import override
 
@@ -76,6 +87,7 @@ from chalicelib.agents.base import (
     AgentError,
     AgentResult,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
     Reservation,
@@ -83,13 +95,23 @@ from chalicelib.agents.base import (
     message_text,
     prompt_token_bound,
 )
+from chalicelib.agents.provider_errors import classify_exception
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.models import JSONObject
 
 # How often the waiting agent re-reads ctx.monotonic (it may be a test's fake clock).
 _WAIT_SLICE_SECONDS = 0.25
 
-_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens")
+# The output bound as LangChain integrations name it in their invocation parameters:
+# OpenAI/Anthropic/Bedrock Converse, OpenAI's newer field, Google, Bedrock's camelCase,
+# Ollama (whose -1 = unbounded is not a bound). Non-positive values are no bound.
+_MAX_TOKEN_KEYS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "maxTokens",
+    "num_predict",
+)
 _ROLE_OF_TYPE = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
@@ -105,13 +127,13 @@ class BudgetCallbackHandler(BaseCallbackHandler):
         ctx: RunContext,
         prices: Mapping[str, ModelPrice],
         default_price: ModelPrice | None,
-        default_max_tokens: int,
     ) -> None:
         self._ctx = ctx
         self._prices = prices
         self._default_price = default_price
-        self._default_max_tokens = default_max_tokens
         self._reservations: dict[UUID, Reservation] = {}
+        self._streaming: set[UUID] = set()
+        """Calls that have streamed output (their failures are billed)."""
         self._lock = threading.Lock()
         self._closed: str | None = None
         self.refusal: Exception | None = None
@@ -160,13 +182,21 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
+            self._streaming.discard(run_id)
         if reservation is None:
             return
         usage = reported_usage(response)
         if usage is None:
             self._ctx.budget.settle_worst_case(reservation)
-        else:
+            return
+        try:
             self._ctx.budget.settle(reservation, *usage)
+        except BudgetOverrun as exc:
+            # Booked as reported; the run ends now, even if the graph catches this.
+            with self._lock:
+                if self.refusal is None:
+                    self.refusal = exc
+            raise
 
     @override
     def on_llm_error(
@@ -180,9 +210,32 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
-        if reservation is not None:
+            output_started = run_id in self._streaming
+            self._streaming.discard(run_id)
+        if reservation is None:
+            return
+        classified = classify_exception(error, output_started=output_started)
+        if classified.billed:
             # The provider may have billed a call that failed midway.
             self._ctx.budget.settle_worst_case(reservation)
+        else:
+            self._ctx.budget.release(reservation)
+
+    @override
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # Output has started: a failure from here on may have been billed.
+        with self._lock:
+            if run_id in self._reservations:
+                self._streaming.add(run_id)
 
     # --- metering ----------------------------------------------------------------------------
 
@@ -207,13 +260,13 @@ class BudgetCallbackHandler(BaseCallbackHandler):
         metadata = metadata or {}
         tools = [params[key] for key in ("tools", "functions") if params.get(key)]
         prompt_tokens = prompt_token_bound(*texts, *(_compact_json(t) for t in tools))
-        max_output_tokens = self._max_output_tokens(params, metadata)
         # One lock around check-and-reserve, so close() cannot slip between them.
         with self._lock:
             try:
                 if self._closed is not None:
                     raise DeadlineExceeded(self._closed)
                 price = self._price(params, metadata)
+                max_output_tokens = self._max_output_tokens(params, metadata, price)
                 reservation = self._ctx.begin_call(price, prompt_tokens, max_output_tokens)
             except (DeadlineExceeded, BudgetExceeded, AgentError) as exc:
                 if self.refusal is None:
@@ -232,11 +285,21 @@ class BudgetCallbackHandler(BaseCallbackHandler):
             "or give the assistant a priced model"
         )
 
-    def _max_output_tokens(self, params: Mapping[str, Any], metadata: Mapping[str, Any]) -> int:
+    def _max_output_tokens(
+        self, params: Mapping[str, Any], metadata: Mapping[str, Any], price: ModelPrice
+    ) -> int:
+        """The output bound in force for this call: the one it sends, else the model's maximum."""
         for value in (*(params.get(key) for key in _MAX_TOKEN_KEYS), metadata.get("ls_max_tokens")):
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
-        return self._default_max_tokens
+        # The call sends no bound: the provider may generate up to the model's maximum.
+        if price.max_output_tokens is None:
+            raise AgentError(
+                f"the graph called a model without max_tokens and {price.model!r} has no "
+                "max_output_tokens in the price catalog; add it to MODEL_PRICES_FILE or "
+                "configure the graph's model with max_tokens"
+            )
+        return price.max_output_tokens
 
 
 def reported_usage(response: LLMResult) -> tuple[int, int] | None:
@@ -273,13 +336,11 @@ class LangGraphAgent:
         graph_ref: str,
         prices: Mapping[str, ModelPrice],
         default_price: ModelPrice | None,
-        max_tokens: int,
     ) -> None:
         self.graph_id = graph_id
         self.graph_ref = graph_ref
         self.prices = dict(prices)
         self.default_price = default_price
-        self.max_tokens = max_tokens
         self._graph: Any = None
         self._load_lock = threading.Lock()
 
@@ -320,7 +381,7 @@ class LangGraphAgent:
         self, input: JSONObject | list[Any] | None, state: JSONObject | None, ctx: RunContext
     ) -> AgentResult:
         graph = self.graph()
-        handler = BudgetCallbackHandler(ctx, self.prices, self.default_price, self.max_tokens)
+        handler = BudgetCallbackHandler(ctx, self.prices, self.default_price)
         config: dict[str, Any] = {
             key: ctx.config[key]
             for key in ("tags", "metadata", "recursion_limit", "run_name")

@@ -6,12 +6,17 @@ File format (``prices.json`` next to this module, and ``MODEL_PRICES_FILE``)::
       "_comment": "...", "as_of": "2025-06",
       "models": {
         "gpt-4o-mini": {"provider": "openai",
-                        "input_per_million": "0.15", "output_per_million": "0.60"}
+                        "input_per_million": "0.15", "output_per_million": "0.60",
+                        "max_output_tokens": 16384}
       }
     }
 
-Prices are USD per one million tokens. Top-level keys other than ``models`` are
-notes and are ignored.
+Prices are USD per one million tokens; ``max_output_tokens`` is the most the model
+generates in one call, the output bound the budget reserves for a call that sends no
+``max_tokens`` of its own (a LangGraph graph's chat model configured without one).
+Every field is required: a model without its maximum output is a configuration
+error, like a model without a price. Top-level keys other than ``models`` are notes
+and are ignored.
 
 Design decisions:
 
@@ -42,7 +47,7 @@ from chalicelib.domain.errors import ConfigurationError
 
 DEFAULT_PRICES_FILE = Path(__file__).resolve().parent / "prices.json"
 
-_FIELDS = frozenset({"provider", "input_per_million", "output_per_million"})
+_FIELDS = frozenset({"provider", "input_per_million", "output_per_million", "max_output_tokens"})
 
 
 def load_prices(default_path: str | Path, override_path: str | None) -> dict[str, ModelPrice]:
@@ -91,7 +96,7 @@ def _read_models(path: str | Path) -> dict[str, dict[str, Any]]:
     if not isinstance(document, dict) or not isinstance(document.get("models"), dict):
         raise ConfigurationError(
             f'model prices file {path} must be an object with a "models" object '
-            "(model id → {provider, input_per_million, output_per_million})"
+            "(model id → {provider, input_per_million, output_per_million, max_output_tokens})"
         )
     models: dict[str, dict[str, Any]] = {}
     for model, fields in document["models"].items():
@@ -127,7 +132,17 @@ def _price(model: str, fields: dict[str, Any], source: str) -> ModelPrice:
         output_per_million=_amount(
             fields["output_per_million"], model, "output_per_million", source
         ),
+        max_output_tokens=_token_count(fields["max_output_tokens"], model, source),
     )
+
+
+def _token_count(value: Any, model: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(
+            f"model prices file {source}: {model!r}.max_output_tokens must be a positive "
+            f"integer, not {value!r}"
+        )
+    return value
 
 
 def _amount(value: Any, model: str, field: str, source: str) -> Decimal:

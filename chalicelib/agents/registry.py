@@ -384,7 +384,6 @@ class AgentFactory:
                 graph_ref=str(options["graph"]),
                 prices=self._prices,
                 default_price=None if assistant.model is None else self._price(assistant),
-                max_tokens=assistant.max_tokens,
             )
         raise ConfigurationError(
             f"assistant {assistant.graph_id!r}: unknown kind {assistant.kind!r}"

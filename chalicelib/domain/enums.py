@@ -117,6 +117,11 @@ class PauseReason(StrEnum):
 
     BUDGET_EXCEEDED = "budget_exceeded"
     """A run hit its budget and ``AUTO_PAUSE_ON_BUDGET_EXCEEDED`` is on."""
+    BUDGET_OVERRUN = "budget_overrun"
+    """A provider reported usage above a call's output bound (it ignored ``max_tokens``):
+    the run was booked truthfully, possibly above its budget. Always paused."""
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    """``pause_after_failures`` runs in a row failed (error or timeout)."""
 
 
 class ThreadStatus(StrEnum):

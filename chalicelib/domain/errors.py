@@ -138,6 +138,19 @@ class ScheduleNotPausedError(ScheduleStateConflictError):
     pass
 
 
+class SchedulePausedBySystemError(ScheduleStateConflictError):
+    """Run-now on a schedule agentcron paused itself (``paused_by = system``).
+
+    A system pause (budget exceeded or overrun) holds until the user resumes the
+    schedule explicitly; ``reason`` is its ``pause_reason``.
+    """
+
+    def __init__(self, schedule_id: str, reason: str | None) -> None:
+        super().__init__(f"schedule {schedule_id} was paused by the system: {reason}")
+        self.schedule_id = schedule_id
+        self.reason = reason
+
+
 class ConflictError(AgentcronError):
     """An object with that id already exists, or it changed concurrently too often to retry."""
 

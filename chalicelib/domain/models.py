@@ -30,6 +30,7 @@ run       input (the schedule's, already ≤ 64 KiB)             at the schedule
           metadata (the schedule's + ids)                      at the schedule     17 KiB
           result (the agent's answer)                          truncated           32 KiB
           error message                                        truncated           8 KiB
+          failed attempts (first 10, messages 256 bytes each)  capped              < 4 KiB
           webhook status                                       truncated           1 KiB
 thread    metadata                                             4xx at write        64 KiB
           values (agent state)                                 trimmed at finish   300 KiB
@@ -115,6 +116,17 @@ class RunningMarker(BaseModel):
     """After this instant the marker is stale (the run's deadline plus a grace period)."""
 
 
+DEFAULT_MAX_ATTEMPTS_PER_CALL = 3
+DEFAULT_INITIAL_BACKOFF_SECONDS = 1.0
+DEFAULT_PAUSE_AFTER_FAILURES = 5
+"""The failure policy of a schedule stored before it had one (new schedules take the
+deployment's settings, which default to these)."""
+MAX_ATTEMPTS_PER_CALL = 10
+MAX_INITIAL_BACKOFF_SECONDS = 60.0
+MIN_INITIAL_BACKOFF_SECONDS = 0.1
+MAX_PAUSE_AFTER_FAILURES = 1000
+
+
 class Schedule(BaseModel):
     """One recurring agent run, whichever façade created it."""
 
@@ -146,6 +158,16 @@ class Schedule(BaseModel):
     timeout_seconds: int
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     webhook: str | None = None
+    webhook_secret: str | None = None
+    """The key webhook deliveries are signed with (HMAC-SHA256); shown once, at creation."""
+    max_attempts_per_call: int = DEFAULT_MAX_ATTEMPTS_PER_CALL
+    """Attempts of one model call the provider refused transiently (1 = no retry)."""
+    initial_backoff_seconds: float = DEFAULT_INITIAL_BACKOFF_SECONDS
+    """The first retry's backoff; each further retry doubles it (plus jitter)."""
+    pause_after_failures: int = DEFAULT_PAUSE_AFTER_FAILURES
+    """Consecutive failed runs after which the system pauses the schedule (0 = never)."""
+    consecutive_failures: int = 0
+    """Failed runs (error, timeout) since the last successful one, or the last resume."""
     status: ScheduleStatus = ScheduleStatus.ACTIVE
     paused_at: datetime | None = None
     pause_reason: str | None = None
@@ -220,6 +242,25 @@ class Usage(BaseModel):
         )
 
 
+MAX_RECORDED_FAILED_ATTEMPTS = 10
+"""A run's history keeps its first failed model-call attempts, and counts them all."""
+
+
+class FailedAttempt(BaseModel):
+    """One model-call attempt that failed (retried or not)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    at: datetime
+    error: str
+    """The error's class (``ProviderError``, ``TimeoutError`` …)."""
+    message: str = ""
+    """Its message, clipped to 256 bytes."""
+    transient: bool = False
+    billed: bool = True
+    retry_after: float | None = None
+
+
 class Run(BaseModel):
     """One fire of a schedule (or a manual run), from claim to terminal state."""
 
@@ -247,6 +288,12 @@ class Run(BaseModel):
     provider: str | None = None
     usage: Usage = Field(default_factory=Usage)
     attempt: int = 1
+    """EventBridge Scheduler's delivery attempt (not a model call's)."""
+    call_attempts: int = 0
+    """Model-call attempts the run made, retries included."""
+    failed_attempt_count: int = 0
+    failed_attempts: list[FailedAttempt] = Field(default_factory=list)
+    """The first :data:`MAX_RECORDED_FAILED_ATTEMPTS` failed attempts."""
     webhook_status: str | None = None
     """How the webhook delivery went (``delivered (HTTP 204)``, ``failed: …``,
     ``refused: …``); None without a webhook, or before the delivery."""

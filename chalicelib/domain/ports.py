@@ -53,6 +53,15 @@ class ClaimRequest:
     enforce_no_overlap: bool
 
 
+class FailureStreak(enum.Enum):
+    """A finished run's effect on its schedule's consecutive-failure count."""
+
+    EXTEND = "extend"
+    """A failed run (error, timeout): one more."""
+    RESET = "reset"
+    """A successful run: back to zero."""
+
+
 @dataclass(frozen=True)
 class FinishRequest:
     schedule: Schedule | None
@@ -66,6 +75,8 @@ class FinishRequest:
     pause_reason: PauseReason | None
     """Non-None: pause the schedule by the system."""
     now: datetime
+    failure_streak: FailureStreak | None = None
+    """How the run moves the schedule's ``consecutive_failures`` (None: leaves it)."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,11 @@ class WebhookOutcome(Protocol):
 class Webhooks(Protocol):
     """Delivers a finished run to its webhook (``WebhookSender``; test recorders)."""
 
-    def send(self, url: str, payload: dict[str, Any]) -> WebhookOutcome:
-        """Deliver (never raises; see ``chalicelib.services.webhooks``)."""
+    def send(
+        self, url: str, payload: dict[str, Any], *, secret: str | None = None
+    ) -> WebhookOutcome:
+        """Deliver, signed with ``secret`` when given (never raises; see
+        ``chalicelib.services.webhooks``)."""
         ...
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.domain.enums import OnRunCompleted, RunStatus
 from chalicelib.domain.models import Run
-from chalicelib.domain.ports import Clock, FinishRequest, SchedulerEntry
+from chalicelib.domain.ports import Clock, FailureStreak, FinishRequest, SchedulerEntry
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
@@ -141,6 +141,9 @@ class Reconciler:
                 delete_thread_id=None if keep else own_thread,
                 pause_reason=None,
                 now=now,
+                # A crashed run failed: it counts toward the consecutive-failure pause,
+                # which the schedule's next failed run applies (the count is >= then).
+                failure_streak=FailureStreak.EXTEND,
             )
         )
 

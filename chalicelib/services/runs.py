@@ -25,15 +25,20 @@
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
-4. **Finish.** One transaction: terminal run record, counters, ``last_run_at``, the
-   running marker, a system pause after ``budget_exceeded``, and the thread (deleted
-   for stateless ``delete``, its new state written otherwise). Tokens and cost are
-   recorded for every outcome.
+4. **Finish.** One transaction: terminal run record (with its model-call attempts),
+   counters — ``consecutive_failures`` added to by ``error``/``timeout``, reset by
+   ``success`` — ``last_run_at``, the running marker, a system pause (after
+   ``budget_exceeded``; ``budget_overrun`` when a provider reported more than a call's
+   bound — always paused; or when ``consecutive_failures`` reaches the schedule's
+   ``pause_after_failures``), and the thread (deleted for stateless ``delete``, its new
+   state written otherwise). Tokens and cost are recorded for every outcome.
 5. **After.** A system pause also disables the Scheduler entries (the only Scheduler
    calls the trigger ever makes, converged like the API's). Then the optional
    webhook, whose failure never changes the run: its outcome (``delivered``,
    ``failed: …``, ``refused: …``) is logged with the run id and recorded on the run
-   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook).
+   as ``webhook_status`` (one UpdateItem, only for schedules with a webhook). After a
+   system pause of any reason, the webhook also receives ``schedule.paused``. Every
+   delivery is signed with the schedule's secret (see ``services.webhooks``).
 
 Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
 """
@@ -57,10 +62,13 @@ from chalicelib import observability
 from chalicelib.agents.base import (
     AgentResult,
     Agents,
+    AttemptLog,
     BudgetExceeded,
     BudgetMeter,
     DeadlineExceeded,
     ModelPrice,
+    ProviderError,
+    RetryPolicy,
     RunContext,
     input_messages,
     stop_threads,
@@ -70,6 +78,7 @@ from chalicelib.domain.enums import (
     FireOutcome,
     OnRunCompleted,
     OverlapPolicy,
+    PausedBy,
     PauseReason,
     RunStatus,
     RunTrigger,
@@ -77,7 +86,11 @@ from chalicelib.domain.enums import (
     SkipReason,
     ThreadStatus,
 )
-from chalicelib.domain.errors import InvalidCronError, ScheduleNotFoundError
+from chalicelib.domain.errors import (
+    InvalidCronError,
+    ScheduleNotFoundError,
+    SchedulePausedBySystemError,
+)
 from chalicelib.domain.models import (
     MAX_ERROR_BYTES,
     MAX_RESULT_BYTES,
@@ -96,6 +109,7 @@ from chalicelib.domain.ports import (
     ClaimOutcome,
     ClaimRequest,
     Clock,
+    FailureStreak,
     FinishRequest,
     RunInvoker,
     Webhooks,
@@ -166,6 +180,8 @@ class RunSettings:
     running_grace_seconds: int
     kept_thread_ttl_hours: int
     auto_pause_on_budget_exceeded: bool
+    max_backoff_seconds: float = 60.0
+    """The longest backoff between two attempts of a model call (``RetryPolicy``)."""
 
 
 @dataclass(frozen=True)
@@ -368,8 +384,9 @@ class RunExecutor:
         meter = BudgetMeter(
             limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd)
         )
+        attempts = AttemptLog()
         status, result, error, values, used = self._invoke(
-            schedule, run, thread, meter, deadline, limit
+            schedule, run, thread, meter, deadline, limit, attempts=attempts
         )
         now = self._clock.now()
         usage = meter.usage()
@@ -389,13 +406,19 @@ class RunExecutor:
                 "usage": usage,
                 "model_used": model,
                 "provider": provider,
+                "call_attempts": attempts.attempts,
+                "failed_attempt_count": attempts.failed_total,
+                "failed_attempts": list(attempts.failed),
             }
         )
-        pause = (
-            PauseReason.BUDGET_EXCEEDED
-            if status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded
-            else None
-        )
+        pause: PauseReason | None = None
+        if meter.overrun is not None:
+            pause = PauseReason.BUDGET_OVERRUN  # whatever AUTO_PAUSE_ON_BUDGET_EXCEEDED says
+        elif status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded:
+            pause = PauseReason.BUDGET_EXCEEDED
+        streak, failures = failure_streak(schedule, status)
+        if pause is None and _pauses_after_failures(schedule, failures):
+            pause = PauseReason.CONSECUTIVE_FAILURES
         delete_thread: str | None = None
         new_state: Thread | None = None
         if thread is not None:
@@ -411,12 +434,15 @@ class RunExecutor:
                 delete_thread_id=delete_thread,
                 pause_reason=pause,
                 now=now,
+                failure_streak=streak,
             )
         )
         if pause is not None:
             self._disable_entries(schedule)
         if schedule.webhook:
             self._deliver_webhook(schedule.webhook, schedule, finished)
+        if pause is not None:
+            self._announce_pause(schedule, pause, finished, failures)
         observability.run_outcome(finished)
         return RunSummary(
             status,
@@ -435,7 +461,9 @@ class RunExecutor:
         with a webhook, after the finish: the run's outcome is never at stake.
         """
         try:
-            outcome = self._webhooks.send(url, webhook_payload(schedule, run))
+            outcome = self._webhooks.send(
+                url, webhook_payload(schedule, run), secret=schedule.webhook_secret
+            )
             delivered, status = outcome.delivered, outcome.summary()
         except Exception as exc:  # a sender must not raise; if it does, it failed
             delivered, status = False, f"failed: {exc}"
@@ -450,6 +478,28 @@ class RunExecutor:
         except Exception:
             log.exception("could not record the webhook status of run %s", run.run_id)
 
+    def _announce_pause(
+        self, schedule: Schedule, reason: PauseReason, run: Run, failures: int
+    ) -> None:
+        """Send ``schedule.paused`` to the schedule's webhook after any system pause.
+
+        Logged, never recorded on the run (its ``webhook_status`` is the run event's);
+        a failure changes nothing — the schedule is paused either way.
+        """
+        if not schedule.webhook:
+            return
+        payload = pause_payload(schedule, reason, run, failures)
+        try:
+            outcome = self._webhooks.send(schedule.webhook, payload, secret=schedule.webhook_secret)
+            delivered, status = outcome.delivered, outcome.summary()
+        except Exception as exc:  # a sender must not raise; if it does, it failed
+            delivered, status = False, f"failed: {exc}"
+        if delivered:
+            log.info("schedule.paused webhook of %s (%s): %s", schedule.id, reason, status)
+        else:
+            log.warning("schedule.paused webhook of %s (%s): %s", schedule.id, reason, status)
+            observability.webhook_failed()
+
     def _invoke(
         self,
         schedule: Schedule,
@@ -458,6 +508,8 @@ class RunExecutor:
         meter: BudgetMeter,
         deadline: float,
         limit: _Limit,
+        *,
+        attempts: AttemptLog | None = None,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -477,6 +529,13 @@ class RunExecutor:
             metadata=run.metadata,
             monotonic=self._monotonic,
             sleep=self._sleep,
+            retry=RetryPolicy(
+                max_attempts=schedule.max_attempts_per_call,
+                initial_backoff_seconds=schedule.initial_backoff_seconds,
+                max_backoff_seconds=self.settings.max_backoff_seconds,
+            ),
+            attempts=attempts if attempts is not None else AttemptLog(),
+            now=self._clock.now,
         )
         box: dict[str, Any] = {}
 
@@ -504,11 +563,31 @@ class RunExecutor:
                 ", ".join(t.name for t in survivors),
             )
         used = list(ctx.models_used)
+        if meter.overrun is not None:
+            # Whatever the agent did with it (raised, caught, timed out after), a call
+            # that reported more than its bound ends the run and pauses the schedule.
+            overrun = meter.overrun
+            log.warning(
+                "run %s (schedule %s): model %s reported usage above its bound; "
+                "booked $%s for a reservation of $%s (overshoot $%s)",
+                run.run_id,
+                schedule.id,
+                overrun.model,
+                overrun.charged,
+                overrun.reserved,
+                overrun.overshoot,
+            )
+            message = f"budget overrun: {overrun}"
+            return RunStatus.BUDGET_EXCEEDED, None, message, None, used
         timeout = (RunStatus.TIMEOUT, None, limit.message(schedule), None, used)
         if overran:
             return timeout
         failure = box.get("error")
         if isinstance(failure, DeadlineExceeded):
+            if isinstance(failure.__cause__, ProviderError):
+                # A retry's backoff would have passed the deadline: name what failed.
+                message = f"{limit.message(schedule)}; last error: {failure.__cause__}"
+                return RunStatus.TIMEOUT, None, message, None, used
             return timeout
         if isinstance(failure, BudgetExceeded):
             message = f"budget of ${meter.limit_usd} per run exhausted: {failure}"
@@ -652,10 +731,22 @@ class RunService:
         return schedule, runs
 
     def trigger_now(self, principal: Principal, schedule_id: str) -> str:
-        """Start a manual run asynchronously; returns its run id."""
+        """Start a manual run asynchronously; returns its run id.
+
+        A schedule the user paused may still be run now (a deliberate test run); one the
+        system paused (``paused_by = system``: budget exceeded or overrun) may not —
+        :class:`SchedulePausedBySystemError` — until the user resumes it. The trigger's
+        claim re-checks this in its own condition, so a pause landing between this
+        check and the run still holds.
+
+        Raises:
+            SchedulePausedBySystemError: the schedule is paused by the system.
+        """
         schedule = self._schedules.get(principal, schedule_id)
         if schedule is None:  # pragma: no cover - get raises
             raise ScheduleNotFoundError(schedule_id)
+        if schedule.status is ScheduleStatus.PAUSED and schedule.paused_by is PausedBy.SYSTEM:
+            raise SchedulePausedBySystemError(schedule.id, schedule.pause_reason)
         run_id = new_id()
         event = TriggerEvent(
             tenant_id=principal.tenant_id,
@@ -667,6 +758,45 @@ class RunService:
         )
         self._invoker().invoke(event.model_dump(mode="json"))
         return run_id
+
+
+def failure_streak(schedule: Schedule, status: RunStatus) -> tuple[FailureStreak | None, int]:
+    """How ``status`` moves the schedule's consecutive-failure count, and the count after.
+
+    ``error`` and ``timeout`` extend it, ``success`` resets it; ``budget_exceeded`` (which
+    has its own pause) leaves it alone. The count after is computed from the record as
+    this fire read it; the store adds atomically, so the stored count is exact even when
+    overlapping runs (``allow``) finish together — only the pause decision may then
+    come one failure late.
+    """
+    if status in (RunStatus.ERROR, RunStatus.TIMEOUT):
+        return FailureStreak.EXTEND, schedule.consecutive_failures + 1
+    if status is RunStatus.SUCCESS:
+        return FailureStreak.RESET, 0
+    return None, schedule.consecutive_failures
+
+
+def _pauses_after_failures(schedule: Schedule, failures: int) -> bool:
+    threshold = schedule.pause_after_failures
+    return threshold > 0 and failures >= threshold and schedule.status is ScheduleStatus.ACTIVE
+
+
+def pause_payload(
+    schedule: Schedule, reason: PauseReason, run: Run, failures: int
+) -> dict[str, Any]:
+    """The ``schedule.paused`` event: which schedule, why, and the run that tipped it."""
+    return {
+        "event": "schedule.paused",
+        "schedule_id": schedule.id,
+        "schedule_name": schedule.name,
+        "paused_by": "system",
+        "pause_reason": reason.value,
+        "consecutive_failures": failures,
+        "paused_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        "run_id": run.run_id,
+        "run_status": run.status.value,
+        "error_message": run.error_message,
+    }
 
 
 def webhook_payload(schedule: Schedule, run: Run) -> dict[str, Any]:
@@ -689,4 +819,5 @@ def webhook_payload(schedule: Schedule, run: Run) -> dict[str, Any]:
         "total_tokens": run.usage.total_tokens,
         "total_cost_usd": float(run.usage.cost_usd),
         "thread_id": run.thread_id,
+        "attempts": run.call_attempts,
     }

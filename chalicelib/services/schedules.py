@@ -69,6 +69,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,12 +97,19 @@ from chalicelib.domain.errors import (
     TimeoutOutOfRangeError,
 )
 from chalicelib.domain.models import (
+    DEFAULT_INITIAL_BACKOFF_SECONDS,
+    DEFAULT_MAX_ATTEMPTS_PER_CALL,
+    DEFAULT_PAUSE_AFTER_FAILURES,
+    MAX_ATTEMPTS_PER_CALL,
     MAX_BLOB_BYTES,
     MAX_DESCRIPTION_CHARS,
+    MAX_INITIAL_BACKOFF_SECONDS,
     MAX_METADATA_BYTES,
     MAX_NAME_CHARS,
+    MAX_PAUSE_AFTER_FAILURES,
     MAX_QUERY_BYTES,
     MAX_WEBHOOK_CHARS,
+    MIN_INITIAL_BACKOFF_SECONDS,
     JSONObject,
     Principal,
     Schedule,
@@ -134,6 +142,14 @@ class ScheduleLimits:
     default_budget_usd: Decimal
     default_timeout_seconds: int
     max_timeout_seconds: int
+    default_max_attempts_per_call: int = DEFAULT_MAX_ATTEMPTS_PER_CALL
+    default_initial_backoff_seconds: float = DEFAULT_INITIAL_BACKOFF_SECONDS
+    default_pause_after_failures: int = DEFAULT_PAUSE_AFTER_FAILURES
+
+
+def new_webhook_secret() -> str:
+    """256 random bits, URL-safe: the per-schedule key of webhook signatures."""
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 class SchedulerSync:
@@ -213,6 +229,10 @@ class ScheduleDraft:
     timeout_seconds: int | None = None
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     webhook: str | None = None
+    max_attempts_per_call: int | None = None
+    initial_backoff_seconds: float | None = None
+    pause_after_failures: int | None = None
+    """None: the deployment's default (see ``ScheduleLimits``)."""
     enabled: bool = True
     origin: ScheduleOrigin = ScheduleOrigin.SHANNON
     schedule_id: str | None = None
@@ -241,6 +261,9 @@ class ScheduleChanges:
     timeout_seconds: int | None = None
     overlap_policy: OverlapPolicy | None = None
     webhook: str | None = _UNSET
+    max_attempts_per_call: int | None = None
+    initial_backoff_seconds: float | None = None
+    pause_after_failures: int | None = None
     enabled: bool | None = None
     """True resumes, False pauses (by the user), in the same call; None leaves the state."""
 
@@ -352,6 +375,16 @@ class ScheduleService:
             ),
             overlap_policy=draft.overlap_policy,
             webhook=draft.webhook,
+            webhook_secret=new_webhook_secret(),
+            max_attempts_per_call=_or(
+                draft.max_attempts_per_call, self.limits.default_max_attempts_per_call
+            ),
+            initial_backoff_seconds=_or(
+                draft.initial_backoff_seconds, self.limits.default_initial_backoff_seconds
+            ),
+            pause_after_failures=_or(
+                draft.pause_after_failures, self.limits.default_pause_after_failures
+            ),
             status=ScheduleStatus.ACTIVE if draft.enabled else ScheduleStatus.PAUSED,
             paused_at=None if draft.enabled else now,
             paused_by=None if draft.enabled else PausedBy.USER,
@@ -532,6 +565,9 @@ class ScheduleService:
             "max_budget_per_run_usd",
             "timeout_seconds",
             "overlap_policy",
+            "max_attempts_per_call",
+            "initial_backoff_seconds",
+            "pause_after_failures",
         ):
             value = getattr(changes, name)
             if value is not None:
@@ -570,6 +606,7 @@ class ScheduleService:
             raise BudgetOutOfRangeError(budget, self.limits.max_budget_usd)
         if not 1 <= schedule.timeout_seconds <= self.limits.max_timeout_seconds:
             raise TimeoutOutOfRangeError(schedule.timeout_seconds, self.limits.max_timeout_seconds)
+        self._validate_failure_policy(schedule)
         if len(schedule.query_text().encode()) > MAX_QUERY_BYTES:
             raise InvalidRequestError(
                 f"Task query too long: max {MAX_QUERY_BYTES // 1024} KiB", field="task_query"
@@ -584,6 +621,27 @@ class ScheduleService:
             check_size(name, value, cap)
         if schedule.webhook is not None:
             validate_webhook_url(schedule.webhook)
+
+    @staticmethod
+    def _validate_failure_policy(schedule: Schedule) -> None:
+        """The wire models check these ranges first; this guards every other caller."""
+        if not 1 <= schedule.max_attempts_per_call <= MAX_ATTEMPTS_PER_CALL:
+            raise InvalidRequestError(
+                f"max_attempts_per_call must be between 1 and {MAX_ATTEMPTS_PER_CALL}",
+                field="max_attempts_per_call",
+            )
+        backoff = schedule.initial_backoff_seconds
+        if not MIN_INITIAL_BACKOFF_SECONDS <= backoff <= MAX_INITIAL_BACKOFF_SECONDS:
+            raise InvalidRequestError(
+                f"initial_backoff_seconds must be between {MIN_INITIAL_BACKOFF_SECONDS:g} "
+                f"and {MAX_INITIAL_BACKOFF_SECONDS:g}",
+                field="initial_backoff_seconds",
+            )
+        if not 0 <= schedule.pause_after_failures <= MAX_PAUSE_AFTER_FAILURES:
+            raise InvalidRequestError(
+                f"pause_after_failures must be between 0 and {MAX_PAUSE_AFTER_FAILURES}",
+                field="pause_after_failures",
+            )
 
     @staticmethod
     def _check_end_time(end_time: datetime | None, now: datetime) -> None:
@@ -678,3 +736,7 @@ def validate_webhook_url(url: str) -> None:
         raise InvalidRequestError(
             f"Webhook URL must point to a public address: {reason}", field="webhook"
         )
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value

@@ -13,14 +13,31 @@ followed (a 3xx is a failed delivery). The timeout is short.
 ``delivered``, ``failed`` (the receiver answered non-2xx, or the connection failed)
 or ``refused`` (the address rules) — which the run engine logs with the run id and
 records on the run as ``webhook_status``. Delivery can never change the run's outcome.
+
+**Signatures.** Every delivery of a schedule that has a signing secret (every schedule
+created since signatures exist) carries ``X-Agentcron-Signature: t=<unix seconds>,
+v1=<hex>``, where ``v1`` is HMAC-SHA256 keyed with the schedule's secret over the
+bytes ``<t>.<body>`` — the exact body sent, so a receiver verifies the raw bytes before
+parsing them. Signing the timestamp with the body lets a receiver refuse replays (an
+old ``t``) without trusting an unsigned header (the scheme Stripe documents).
+
+The secret is stored as is in the schedule's item (top-level ``webhook_secret``,
+never in a read response): HMAC needs the key itself at every delivery, so a hash
+would be useless, and encrypting it under a key held by the same Lambda that reads it
+would add a KMS call per delivery but no protection against anyone who can read the
+table *and* invoke that Lambda. DynamoDB encrypts the table at rest; the secret is
+shown once, in the create response.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -46,6 +63,29 @@ def resolve(host: str, port: int) -> list[str]:
 
 def is_public_address(address: str) -> bool:
     return is_public(address)
+
+
+SIGNATURE_HEADER = "X-Agentcron-Signature"
+EVENT_HEADER = "X-Agentcron-Event"
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Agentcron-Signature`` value of ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes, *, now: float, tolerance: float = 300) -> bool:
+    """What a receiver does (the README's snippet, kept honest by the tests)."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = signature(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
 @dataclass(frozen=True)
@@ -75,20 +115,24 @@ class WebhookSender:
         address_allowed: Callable[[str], bool] = is_public_address,
         ssl_context: ssl.SSLContext | None = None,
         connection_factory: ConnectionFactory | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._timeout = timeout_seconds
+        self._time = wall_clock
         self._resolve = resolver
         self._allowed = address_allowed
         self._ssl = ssl_context or ssl.create_default_context()
         self._connection = connection_factory or _PinnedHTTPSConnection
 
-    def send(self, url: str, payload: dict[str, Any]) -> WebhookResult:
+    def send(
+        self, url: str, payload: dict[str, Any], *, secret: str | None = None
+    ) -> WebhookResult:
         try:
-            return self._send(url, payload)
+            return self._send(url, payload, secret)
         except Exception as exc:
             return WebhookResult("failed", error=str(exc) or type(exc).__name__)
 
-    def _send(self, url: str, payload: dict[str, Any]) -> WebhookResult:
+    def _send(self, url: str, payload: dict[str, Any], secret: str | None) -> WebhookResult:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             return WebhookResult("refused", error="webhook URL must be https")
@@ -109,19 +153,16 @@ class WebhookSender:
         if parts.query:
             path += "?" + parts.query
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "agentcron-webhook/1"}
+        if isinstance(payload.get("event"), str):
+            headers[EVENT_HEADER] = payload["event"]
+        if secret:
+            headers[SIGNATURE_HEADER] = signature(secret, int(self._time()), body)
         connection = self._connection(
             host, port, address=addresses[0], timeout=self._timeout, context=self._ssl
         )
         try:
-            connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": "agentcron-webhook/1",
-                },
-            )
+            connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
             response.read(65536)
             if 200 <= response.status < 300:

@@ -39,7 +39,10 @@ class LangGraphHTTP:
     def create(self, **changes: Any) -> dict[str, Any]:
         status, body = self.call("POST", "/runs/crons", {**CRON, **changes})
         assert status == 200, body
-        return dict(body)
+        # The webhook signing secret is in the create response only (never read back).
+        created = dict(body)
+        assert str(created.pop("webhook_secret")).startswith("whsec_")
+        return created
 
     def count(self) -> int:
         status, body = self.call("POST", "/runs/crons/count", {})

@@ -51,7 +51,8 @@ def test_seed_walkthrough_thread_stateless_and_keep_crons_fire_and_are_found(
         on_run_completed="keep",
     )
 
-    # Then they read back as the reference server returns them
+    # Then they read back as the reference server returns them, plus (last, in the create
+    # response only) agentcron's webhook signing secret
     assert list(cron_job) == [
         "cron_id",
         "assistant_id",
@@ -67,6 +68,7 @@ def test_seed_walkthrough_thread_stateless_and_keep_crons_fire_and_are_found(
         "enabled",
         "created_at",
         "updated_at",
+        "webhook_secret",
     ]
     assert cron_job["thread_id"] == thread["thread_id"]
     assert cron_job["on_run_completed"] is None

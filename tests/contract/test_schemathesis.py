@@ -66,7 +66,7 @@ SKIPPED_CHECKS = [positive_data_acceptance]
 
 
 class DiscardedWebhooks:
-    def send(self, url: str, payload: dict[str, Any]) -> None:
+    def send(self, url: str, payload: dict[str, Any], *, secret: str | None = None) -> None:
         return None
 
 

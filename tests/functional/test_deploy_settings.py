@@ -88,7 +88,7 @@ def test_the_openai_key_is_read_from_ssm_once(aws: None, settings: Any, clock: A
         calls = AwsCalls(c.ssm)
         with calls.counting() as counts:
             for _ in range(2):
-                agent._post(b"{}", 5.0)  # the HTTP call a run makes
+                agent._post(b"{}", 5.0, 1)  # the HTTP call a run makes
         assert counts == {"ssm.GetParameter": 1}
         assert [r.headers["authorization"] for r in provider.requests] == ["Bearer sk-from-ssm"] * 2
     finally:

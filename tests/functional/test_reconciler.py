@@ -80,6 +80,7 @@ def test_a_stuck_run_is_ended_as_timeout_and_counted(
     assert "reconciler" in (ended.error_message or "")
     after = container.schedule_store.get(ALICE, sched.id)
     assert (after.total_runs, after.failed_runs, after.running) == (1, 1, None)
+    assert after.consecutive_failures == 1  # a crashed run counts as a failed run
     assert len(container.thread_store.list_for_user(ALICE)) == (1 if keep else 0)
     # Idempotent: nothing is left to end.
     assert container.reconciler.run().stuck_runs_ended == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -74,7 +75,16 @@ def test_seed_walkthrough_create_list_get_update_runs_pause_resume_delete(api: J
         "user_id",
         "overlap_policy",
         "webhook",
+        "max_attempts_per_call",
+        "initial_backoff_seconds",
+        "pause_after_failures",
+        "consecutive_failures",
     ]
+    # The failure policy's deployment defaults; the signing secret is never read back.
+    assert (got["max_attempts_per_call"], got["initial_backoff_seconds"]) == (3, 1.0)
+    assert (got["pause_after_failures"], got["consecutive_failures"]) == (5, 0)
+    assert created["webhook_secret"].startswith("whsec_")
+    assert created["webhook_secret"] not in json.dumps(got)
     assert got["description"] == "生成每日活动摘要"
     assert got["task_query"] == "总结昨天的活动"
     assert got["task_context"] == {"report_format": "markdown"}

@@ -190,6 +190,19 @@ def test_a_failed_run_on_a_users_thread_appends_its_input(container: Any, clock:
 # --- the budgets themselves -------------------------------------------------------------------
 
 
+def _failed_attempts_bytes() -> int:
+    """The recorded failed attempts of a run at their largest (as the run stores them)."""
+    from chalicelib.agents.base import AttemptLog, ProviderError
+
+    log = AttemptLog()
+    for _ in range(100):
+        error = ProviderError("\x01" * 10_000, transient=True, retry_after=1e300)
+        log.failure(error, datetime(2026, 1, 1, tzinfo=UTC))
+    size = limits.json_size([a.model_dump(mode="json") for a in log.failed])
+    assert len(log.failed) == limits.MAX_RECORDED_FAILED_ATTEMPTS and size < 4 * KIB
+    return size
+
+
 def test_the_budgets_add_up_to_less_than_an_item() -> None:
     worst_escape = 6  # a control character is stored as \\u00XX
     schedule_parts = (
@@ -206,6 +219,7 @@ def test_the_budgets_add_up_to_less_than_an_item() -> None:
         + KIB  # the ids the run adds to the metadata
         + limits.MAX_RESULT_BYTES
         + limits.MAX_ERROR_BYTES
+        + _failed_attempts_bytes()
     )
     assert run_parts < limits.ITEM_LIMIT_BYTES // 2
     thread_parts = limits.MAX_THREAD_METADATA_BYTES + limits.MAX_THREAD_STATE_BYTES

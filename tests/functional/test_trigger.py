@@ -501,12 +501,14 @@ def test_manual_runs_obey_the_budget(container: Any, client: Any, api_key: str) 
 class RecordingWebhooks:
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.secrets: list[str | None] = []
         self.fail = fail
 
-    def send(self, url: str, payload: dict[str, Any]) -> Any:
+    def send(self, url: str, payload: dict[str, Any], *, secret: str | None = None) -> Any:
         from chalicelib.services.webhooks import WebhookResult
 
         self.sent.append((url, payload))
+        self.secrets.append(secret)
         if self.fail:
             raise RuntimeError("receiver exploded")
         return WebhookResult("delivered", status=204)

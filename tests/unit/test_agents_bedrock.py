@@ -15,14 +15,16 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
+    ProviderError,
     state_messages,
 )
 from chalicelib.agents.bedrock import BedrockAgent, converse_messages
@@ -252,40 +254,103 @@ def test_no_call_starts_after_the_deadline(client: Any, stubber: Stubber) -> Non
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "message", "hint"),
+    ("code", "status", "message", "hint", "billed", "transient"),
     [
-        ("ThrottlingException", 429, "Too many requests, please wait.", "throttled"),
+        ("ThrottlingException", 429, "Too many requests, please wait.", "throttled", False, True),
         (
             "ValidationException",
             400,
             "A conversation must start with a user message.",
             "rejected the request",
+            False,
+            False,
         ),
         (
             "AccessDeniedException",
             403,
             "You don't have access to the model with the specified model ID.",
             "bedrock:InvokeModel",
+            False,
+            False,
         ),
-        ("ModelTimeoutException", 408, "Model has timed out.", "took too long"),
-        ("ServiceUnavailableException", 503, "Service unavailable.", "unavailable"),
-        ("SomethingNewException", 400, "new failure", "returned an error"),
+        ("ModelNotReadyException", 429, "Model is not ready.", "not ready", False, True),
+        ("ServiceUnavailableException", 503, "Service unavailable.", "unavailable", False, True),
+        ("InternalServerException", 500, "Internal error.", "failed internally", False, True),
+        # Errors raised while the model ran: it may have generated, so they are billed.
+        ("ModelTimeoutException", 408, "Model has timed out.", "took too long", True, True),
+        ("ModelErrorException", 424, "Model failed.", "failed while answering", True, False),
+        # An unknown code with an error status came before any output.
+        ("SomethingNewException", 400, "new failure", "returned an error", False, False),
+        ("SomethingNewException", 503, "new failure", "returned an error", False, True),
     ],
 )
-def test_client_errors_become_agent_errors(
-    client: Any, stubber: Stubber, code: str, status: int, message: str, hint: str
+def test_client_errors_are_classified(
+    client: Any,
+    stubber: Stubber,
+    code: str,
+    status: int,
+    message: str,
+    hint: str,
+    billed: bool,
+    transient: bool,
 ) -> None:
     stubber.add_client_error(
         "converse", service_error_code=code, service_message=message, http_status_code=status
     )
     agent, _ = make_agent(client)
     ctx = make_context()
-    with pytest.raises(AgentError) as raised:
+    with pytest.raises(ProviderError) as raised:
         agent.invoke(user("hi"), None, ctx)
     text = str(raised.value)
     assert code in text and MODEL in text and message in text and hint in text
-    # A failed call may have been billed: it is booked at its reservation.
-    assert ctx.budget.calls == 1 and ctx.budget.spent_usd > 0 and ctx.budget.reserved_usd == 0
+    assert (raised.value.billed, raised.value.transient) == (billed, transient)
+    # An unbilled call is released (cost 0); a billed one is booked at its reservation.
+    assert ctx.budget.calls == 1 and ctx.budget.reserved_usd == 0
+    assert (ctx.budget.spent_usd > 0) is billed
+
+
+def test_throttling_retry_after_header_is_read(client: Any, stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "converse",
+        service_error_code="ThrottlingException",
+        service_message="slow down",
+        http_status_code=429,
+        response_meta={"HTTPHeaders": {"retry-after": "3"}},
+    )
+    agent, _ = make_agent(client)
+    with pytest.raises(ProviderError) as raised:
+        agent.invoke(user("hi"), None, make_context())
+    assert raised.value.retry_after == 3.0 and not raised.value.billed
+
+
+def test_unreachable_endpoint_is_unbilled_and_transient(client: Any, stubber: Stubber) -> None:
+    def refuse(**kwargs: Any) -> None:
+        raise EndpointConnectionError(
+            endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com"
+        )
+
+    client.meta.events.register_first(BEFORE_CALL, refuse)
+    stubber.add_response("converse", converse_response("never delivered", 1, 1))
+    agent, _ = make_agent(client)
+    ctx = make_context()
+    with pytest.raises(ProviderError, match="cannot reach") as raised:
+        agent.invoke(user("hi"), None, ctx)
+    assert not raised.value.billed and raised.value.transient
+    assert ctx.budget.spent_usd == 0
+
+
+def test_connection_closed_after_sending_is_billed(client: Any, stubber: Stubber) -> None:
+    def hang_up(**kwargs: Any) -> None:
+        raise ConnectionClosedError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+
+    client.meta.events.register_first(BEFORE_CALL, hang_up)
+    stubber.add_response("converse", converse_response("never delivered", 1, 1))
+    agent, _ = make_agent(client)
+    ctx = make_context()
+    with pytest.raises(ProviderError) as raised:
+        agent.invoke(user("hi"), None, ctx)
+    assert raised.value.billed
+    assert ctx.budget.spent_usd > 0
 
 
 def test_read_timeout_after_the_deadline_is_a_deadline(client: Any, stubber: Stubber) -> None:
@@ -313,8 +378,11 @@ def test_read_timeout_before_the_deadline_is_an_error(client: Any, stubber: Stub
     client.meta.events.register_first(BEFORE_CALL, slow_read)
     stubber.add_response("converse", converse_response("never delivered", 1, 1))
     agent, _ = make_agent(client)
-    with pytest.raises(AgentError, match="Read timeout"):
-        agent.invoke(user("hi"), None, make_context())
+    ctx = make_context()
+    with pytest.raises(ProviderError, match="Read timeout") as raised:
+        agent.invoke(user("hi"), None, ctx)
+    # The request may have reached the model: billed, worth retrying.
+    assert raised.value.billed and raised.value.transient and ctx.budget.spent_usd > 0
 
 
 def test_a_slow_call_is_abandoned_at_the_deadline(client: Any, stubber: Stubber) -> None:
@@ -358,3 +426,15 @@ def test_request_without_system_prompt_or_temperature(client: Any, stubber: Stub
     )
     assert agent.invoke(user("hi"), None, make_context()).output == "hello"
     stubber.assert_no_pending_responses()
+
+
+def test_usage_above_max_tokens_is_booked_and_raised(client: Any, stubber: Stubber) -> None:
+    # Given a model that reports far more output than the maxTokens it was sent
+    stubber.add_response("converse", converse_response("a very long answer", 31, 50_000))
+    agent, _ = make_agent(client)
+    ctx = make_context(budget="0.01")
+    # Then the call's usage is booked as reported and the run is told at once
+    with pytest.raises(BudgetOverrun) as raised:
+        agent.invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == PRICE.cost(31, 50_000) == raised.value.charged
+    assert raised.value.model == MODEL

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
@@ -17,6 +18,7 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from chalicelib.agents.base import (
     AgentError,
     BudgetExceeded,
+    BudgetOverrun,
     DeadlineExceeded,
     ModelPrice,
     prompt_token_bound,
@@ -27,6 +29,7 @@ from chalicelib.agents.registry import AgentFactory, AssistantRegistry
 from chalicelib.domain.errors import ConfigurationError
 from tests.fixtures import graphs
 from tests.fixtures.run_context import FakeClock, make_context
+from tests.fixtures.sdk_errors import APIStatusError
 
 PRICES = load_prices(DEFAULT_PRICES_FILE, None)
 DEMO_PRICE: ModelPrice = PRICES["demo-1"]
@@ -40,15 +43,12 @@ def _reset_models() -> Iterator[None]:
     graphs.reset()
 
 
-def make_agent(
-    attribute: str, *, default_price: ModelPrice | None = DEMO_PRICE, max_tokens: int = 500
-) -> LangGraphAgent:
+def make_agent(attribute: str, *, default_price: ModelPrice | None = DEMO_PRICE) -> LangGraphAgent:
     return LangGraphAgent(
         graph_id="mine",
         graph_ref=f"tests.fixtures.graphs:{attribute}",
         prices=PRICES,
         default_price=default_price,
-        max_tokens=max_tokens,
     )
 
 
@@ -211,9 +211,7 @@ def test_loader_accepts_builders_factories_and_checkpointed_graphs(attribute: st
     ],
 )
 def test_loader_errors_are_configuration_errors(ref: str, message: str) -> None:
-    agent = LangGraphAgent(
-        graph_id="mine", graph_ref=ref, prices=PRICES, default_price=DEMO_PRICE, max_tokens=10
-    )
+    agent = LangGraphAgent(graph_id="mine", graph_ref=ref, prices=PRICES, default_price=DEMO_PRICE)
     with pytest.raises(ConfigurationError, match=message):
         agent.invoke(user("hi"), None, make_context())
 
@@ -310,3 +308,104 @@ def test_values_keep_tool_calls_for_the_next_run() -> None:
         "when": "1.5",
     }
     json.dumps(values)
+
+
+def test_a_provider_status_error_releases_the_call() -> None:
+    # Given a graph whose chat model's provider answers HTTP 503 (an SDK status error)
+    def unavailable() -> None:
+        raise APIStatusError(httpx.Response(503, headers={"retry-after": "1"}))
+
+    graphs.one_call_model.before_call = unavailable
+    ctx = make_context()
+    with pytest.raises(AgentError, match="APIStatusError"):
+        make_agent("one_call_graph").invoke(user("hi"), None, ctx)
+    # Then nothing was generated, so nothing is booked
+    assert ctx.budget.calls == 1 and ctx.budget.spent_usd == 0 and ctx.budget.reserved_usd == 0
+
+
+def test_an_ambiguous_provider_failure_is_booked_at_the_reservation() -> None:
+    def reset() -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    graphs.one_call_model.before_call = reset
+    ctx = make_context()
+    with pytest.raises(AgentError):
+        make_agent("one_call_graph").invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == first_call_worst_case("hi")
+
+
+# --- the output bound in force ------------------------------------------------------------
+
+GPT_4O = PRICES["gpt-4o"]
+
+
+def test_a_model_without_max_tokens_reserves_the_catalogs_maximum_output() -> None:
+    # Given the issue's case: a chat model with no max_tokens (ChatOpenAI()'s default)
+    # that answers 4 000 tokens, on a $0.10 budget
+    assert graphs.unbounded_model.max_tokens is None
+    ctx = make_context(budget="0.10")
+    # When the graph's call is about to be sent
+    with pytest.raises(BudgetExceeded, match="gpt-4o"):
+        make_agent("unbounded_graph").invoke(user("Write a long report"), None, ctx)
+    # Then its worst case is the model's whole output (16 384 tokens of gpt-4o = $0.164),
+    # which does not fit: nothing is sent and nothing is spent
+    assert GPT_4O.max_output_tokens == 16_384
+    assert graphs.unbounded_model.requests == []
+    assert ctx.budget.spent_usd == 0 and ctx.budget.calls == 0
+
+
+def test_a_model_without_max_tokens_runs_when_its_whole_output_fits() -> None:
+    worst = GPT_4O.cost(prompt_token_bound("Write a long report"), 16_384)
+    ctx = make_context(budget=str(worst))
+    result = make_agent("unbounded_graph").invoke(user("Write a long report"), None, ctx)
+    assert result.output == "a very long report"
+    assert ctx.budget.output_tokens == 4_000
+    assert ctx.budget.spent_usd <= ctx.budget.limit_usd
+    # One token less of budget and the call is refused: the reservation was the maximum.
+    short = make_context(budget=str(worst - GPT_4O.cost(0, 1)))
+    with pytest.raises(BudgetExceeded):
+        make_agent("unbounded_graph").invoke(user("Write a long report"), None, short)
+
+
+def test_an_unbounded_call_to_a_model_without_a_catalog_maximum_is_refused() -> None:
+    handmade = ModelPrice("gpt-4o", "openai", Decimal("2.5"), Decimal("10"))
+    agent = LangGraphAgent(
+        graph_id="mine",
+        graph_ref="tests.fixtures.graphs:unbounded_graph",
+        prices={"gpt-4o": handmade},
+        default_price=None,
+    )
+    with pytest.raises(AgentError, match="no max_output_tokens"):
+        agent.invoke(user("hi"), None, make_context())
+    assert graphs.unbounded_model.requests == []
+
+
+def test_an_over_report_ends_the_graph_even_if_a_node_catches_it() -> None:
+    # Given the careless graph (its nodes swallow every error) and a model that reports
+    # 100 000 output tokens for a call bounded at 64
+    graphs.swallow_model.output_tokens = 100_000
+    try:
+        ctx = make_context(budget="1.00")
+        with pytest.raises(BudgetOverrun):
+            make_agent("swallowing_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.swallow_model.output_tokens = 7
+    # Then the usage is booked as reported and the second node's call was refused
+    assert len(graphs.swallow_model.requests) == 1
+    assert ctx.budget.output_tokens == 100_000 and ctx.budget.overrun is not None
+
+
+@pytest.mark.parametrize(
+    "key", ["max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens", "num_predict"]
+)
+def test_the_bound_a_call_sends_is_read_under_each_integrations_name(key: str) -> None:
+    # Given a model call bounded at 50 tokens by the parameter name its integration uses
+    config = {"configurable": {"bound_key": key}}
+    worst = GPT_4O.cost(prompt_token_bound("hi"), graphs.PARAM_BOUND_TOKENS)
+    # Then exactly that worst case is reserved: it runs on that budget...
+    ctx = make_context(budget=str(worst), config=config)
+    assert make_agent("param_bound_graph").invoke(user("hi"), None, ctx).output == "bounded"
+    # ...and not on one output token less (16 384 would have been refused on both)
+    short = make_context(budget=str(worst - GPT_4O.cost(0, 1)), config=config)
+    with pytest.raises(BudgetExceeded):
+        make_agent("param_bound_graph").invoke(user("hi"), None, short)

@@ -222,7 +222,8 @@ def test_json_numbers_are_parsed_without_float_rounding(tmp_path: Path) -> None:
     # Given a price written as a JSON number that float cannot represent exactly
     path = tmp_path / "p.json"
     path.write_text(
-        '{"models": {"m": {"provider": "p", "input_per_million": 0.1, "output_per_million": 3}}}'
+        '{"models": {"m": {"provider": "p", "input_per_million": 0.1, "output_per_million": 3, '
+        '"max_output_tokens": 4096}}}'
     )
     price = load_prices(path, None)["m"]
     assert price.input_per_million == Decimal("0.1")
@@ -242,12 +243,15 @@ def test_override_is_merged_per_model_and_field(tmp_path: Path) -> None:
                     "provider": "ollama",
                     "input_per_million": 0,
                     "output_per_million": 0,
+                    "max_output_tokens": 2048,
                 },
             },
         },
     )
     prices = load_prices(DEFAULT_PRICES_FILE, override)
-    assert prices["gpt-4o"] == ModelPrice("gpt-4o", "openai", Decimal("2.00"), Decimal("10.00"))
+    assert prices["gpt-4o"] == ModelPrice(
+        "gpt-4o", "openai", Decimal("2.00"), Decimal("10.00"), max_output_tokens=16384
+    )
     assert prices["llama3:8b"].provider == "ollama"
     assert prices["gpt-4o-mini"].input_per_million == Decimal("0.15")  # untouched
 
@@ -258,37 +262,95 @@ def test_override_is_merged_per_model_and_field(tmp_path: Path) -> None:
         ("{oops", "is not valid JSON"),
         (
             '{"models": {"m": {"provider": "p", "input_per_million": NaN, '
-            '"output_per_million": 1}}}',
+            '"output_per_million": 1, "max_output_tokens": 1}}}',
             "NaN is not a price",
         ),
         ({"prices": {}}, 'must be an object with a "models" object'),
         ({"models": {"m": "1.0"}}, "'m' must be an object"),
         (
             {"models": {"m": {"provider": "p", "input_per_million": 1}}},
-            "missing output_per_million",
+            "missing max_output_tokens, output_per_million",
         ),
         (
-            {"models": {"m": {"provider": "p", "input": 1, "output_per_million": 1}}},
+            {"models": {"m": {"provider": "p", "input_per_million": 1, "output_per_million": 1}}},
+            "missing max_output_tokens",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "provider": "p",
+                        "input_per_million": 1,
+                        "output_per_million": 1,
+                        "max_output_tokens": 0,
+                    }
+                }
+            },
+            "max_output_tokens must be a positive integer",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "provider": "p",
+                        "input": 1,
+                        "output_per_million": 1,
+                        "max_output_tokens": 8,
+                    }
+                }
+            },
             "unknown field(s) input",
         ),
         (
-            {"models": {"m": {"provider": "p", "input_per_million": -1, "output_per_million": 1}}},
+            {
+                "models": {
+                    "m": {
+                        "provider": "p",
+                        "input_per_million": -1,
+                        "output_per_million": 1,
+                        "max_output_tokens": 8,
+                    }
+                }
+            },
             "finite, non-negative",
         ),
         (
-            {"models": {"m": {"provider": "p", "input_per_million": "x", "output_per_million": 1}}},
+            {
+                "models": {
+                    "m": {
+                        "provider": "p",
+                        "input_per_million": "x",
+                        "output_per_million": 1,
+                        "max_output_tokens": 8,
+                    }
+                }
+            },
             "not a decimal number",
         ),
         (
             {
                 "models": {
-                    "m": {"provider": "p", "input_per_million": True, "output_per_million": 1}
+                    "m": {
+                        "provider": "p",
+                        "input_per_million": True,
+                        "output_per_million": 1,
+                        "max_output_tokens": 8,
+                    }
                 }
             },
             "must be a number",
         ),
         (
-            {"models": {"m": {"provider": "", "input_per_million": 1, "output_per_million": 1}}},
+            {
+                "models": {
+                    "m": {
+                        "provider": "",
+                        "input_per_million": 1,
+                        "output_per_million": 1,
+                        "max_output_tokens": 8,
+                    }
+                }
+            },
             "provider must be a non-empty string",
         ),
     ],

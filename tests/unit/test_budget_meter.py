@@ -9,6 +9,7 @@ import pytest
 from chalicelib.agents.base import (
     BudgetExceeded,
     BudgetMeter,
+    BudgetOverrun,
     CallUsage,
     ModelPrice,
     ProviderError,
@@ -86,3 +87,29 @@ def test_settle_passes_the_real_cost_to_the_guard() -> None:
     assert out == "ok"
     assert guard.booked == meter.spent_usd == Decimal("0.00005")
     assert guard.held == 0
+
+
+def test_usage_above_the_reservation_is_booked_then_raised_and_ends_the_meter() -> None:
+    guard = RecordingGuard(cap=Decimal(1))
+    meter = BudgetMeter(limit_usd=Decimal("0.01"), guard=guard)
+    reservation = meter.reserve(PRICE, 100, 50)  # $0.0002 worst case
+    # When the provider reports 10 000 output tokens ($0.0201), past the bound and the budget
+    with pytest.raises(BudgetOverrun) as raised:
+        meter.settle(reservation, 100, 10_000)
+    # Then the truth is booked — in the run and in the guard — and the overrun recorded
+    charged = PRICE.cost(100, 10_000)
+    assert meter.spent_usd == charged == guard.booked and meter.reserved_usd == 0
+    assert (raised.value.reserved, raised.value.charged) == (reservation.amount, charged)
+    assert raised.value.overshoot == charged - reservation.amount
+    assert meter.overrun is raised.value and "model m" in str(raised.value)
+    # And no later call is reserved, even one that would fit
+    with pytest.raises(BudgetOverrun):
+        meter.reserve(PRICE, 1, 1)
+    assert meter.reserved_usd == 0 and guard.held == 0
+
+
+def test_usage_at_the_reservation_is_not_an_overrun() -> None:
+    meter = BudgetMeter(limit_usd=Decimal("0.01"))
+    reservation = meter.reserve(PRICE, 100, 50)
+    assert meter.settle(reservation, 100, 50) == reservation.amount
+    assert meter.overrun is None

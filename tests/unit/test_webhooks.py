@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import http.server
 import ipaddress
-import json
 import socket
 import ssl
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,71 +185,6 @@ def test_refused_destinations_are_never_contacted(
     assert contacted == []
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.com")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example.com")]), False)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture
-def https_receiver(tls_files: tuple[Path, Path]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(
-                {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
-            )
-            if self.path.startswith("/redirect"):
-                self.send_response(307)
-                self.send_header("Location", "/landed")
-                self.send_header("Content-Length", "0")
-            else:
-                self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*tls_files)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], received
-    server.shutdown()
-
-
 def test_delivery_posts_json_to_the_vetted_address_with_tls_for_the_host_name(
     https_receiver: tuple[int, list[dict[str, Any]]], tls_files: tuple[Path, Path]
 ) -> None:
@@ -298,3 +228,52 @@ def test_a_dead_endpoint_is_reported_not_raised() -> None:
     )
     result = sender.send("https://hooks.example.com:9/x", {"x": 1})
     assert not result.delivered and result.error
+
+
+def test_deliveries_are_signed_over_the_exact_body_with_a_timestamp(
+    https_receiver: tuple[int, list[dict[str, Any]]], tls_files: tuple[Path, Path]
+) -> None:
+    from chalicelib.services.webhooks import SIGNATURE_HEADER, verify
+
+    port, received = https_receiver
+    sender = WebhookSender(
+        timeout_seconds=2,
+        resolver=resolver({"hooks.example.com": ["127.0.0.1"]}),
+        address_allowed=lambda address: address == "127.0.0.1",
+        ssl_context=ssl.create_default_context(cafile=str(tls_files[0])),
+        wall_clock=lambda: 1_800_000_000.5,
+    )
+    payload = {"event": "schedule.paused", "note": "naïve ✓"}
+    assert sender.send(f"https://hooks.example.com:{port}/h", payload, secret="whsec_k").delivered
+    assert sender.send(f"https://hooks.example.com:{port}/h", payload).delivered
+    signed, unsigned = received
+    header = signed["headers"][SIGNATURE_HEADER]
+    assert header.startswith("t=1800000000,v1=") and len(header.split("v1=")[1]) == 64
+    assert signed["headers"]["X-Agentcron-Event"] == "schedule.paused"
+    # The receiver's check, on the raw bytes: right key and fresh → valid; anything else not.
+    raw = signed["raw"]
+    assert verify("whsec_k", header, raw, now=1_800_000_100)
+    assert not verify("whsec_other", header, raw, now=1_800_000_100)
+    assert not verify("whsec_k", header, raw + b" ", now=1_800_000_100)
+    assert not verify("whsec_k", header, raw, now=1_800_000_000 + 301)  # a replay, too late
+    assert not verify("whsec_k", "v1=00", raw, now=1_800_000_000)
+    assert SIGNATURE_HEADER not in unsigned["headers"]  # no secret (older schedules): unsigned
+
+
+def test_the_readme_verification_snippet_accepts_our_signatures_only() -> None:
+    import re
+    import time
+
+    from chalicelib.services.webhooks import signature
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Signatures", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)
+    assert snippet is not None
+    namespace: dict[str, Any] = {}
+    exec(snippet.group(1), namespace)  # the receiver's code, as documented
+    body = b'{"event":"schedule.paused"}'
+    header = signature("whsec_k", int(time.time()), body)
+    assert namespace["verify"]("whsec_k", header, body)
+    assert not namespace["verify"]("whsec_x", header, body)
+    assert not namespace["verify"]("whsec_k", signature("whsec_k", 1, body), body)

@@ -39,7 +39,9 @@ def _create(principal: Principal, body: cron_wire.CronCreate, thread_id: str | N
 
     # The id is minted here so that the stored config can carry it.
     draft = body.draft(cron_id=new_id(), thread_id=thread_id)
-    return _cron(container().schedule_service.create(principal, draft))
+    service = container().schedule_service
+    schedule = service.create(principal, draft)
+    return json_response(wire("crons").created_body(schedule, service.next_fire_time(schedule)))
 
 
 @route(
@@ -47,7 +49,7 @@ def _create(principal: Principal, body: cron_wire.CronCreate, thread_id: str | N
     "POST",
     summary="Create a stateless cron",
     body="crons.CronCreate",
-    responses={200: "crons.Cron"},
+    responses={200: "crons.CronCreated"},
     errors=(*AUTH, 400, 404, 422, 503),
     tags=TAGS,
     links=CRON_LINKS,
@@ -61,7 +63,7 @@ def create_cron(principal: Principal, body: cron_wire.CronCreate) -> Response:
     "POST",
     summary="Create a cron on a thread",
     body="crons.ThreadCronCreate",
-    responses={200: "crons.Cron"},
+    responses={200: "crons.CronCreated"},
     errors=(*AUTH, 400, 404, 422, 503),
     tags=TAGS,
     links=CRON_LINKS,

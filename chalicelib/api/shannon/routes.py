@@ -36,7 +36,7 @@ from chalicelib.domain import errors
 if TYPE_CHECKING:
     from chalicelib.api.shannon import wire as wire_types
     from chalicelib.dependencies import Container
-    from chalicelib.domain.models import Principal
+    from chalicelib.domain.models import Principal, Schedule
 
 
 def container() -> Container:
@@ -96,6 +96,10 @@ ERRORS = ErrorTable(
         errors.NotFoundError: lambda _: (404, "Not found"),
         RouteNotFoundError: lambda _: (404, "Not found"),
         MethodNotAllowedError: lambda _: (405, "Method not allowed"),
+        errors.SchedulePausedBySystemError: lambda e: (
+            409,
+            f"Schedule paused by the system ({e.reason}); resume it before running it",
+        ),
         errors.ScheduleAlreadyPausedError: lambda _: (409, "Schedule already paused"),
         errors.ScheduleNotPausedError: lambda _: (409, "Schedule not paused"),
         errors.ConflictError: lambda _: (409, "Schedule was modified concurrently; retry"),
@@ -171,6 +175,7 @@ def create_schedule(principal: Principal, body: wire_types.ScheduleCreate) -> Re
         id=schedule.id,
         message="Schedule created successfully",
         next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
+        webhook_secret=schedule.webhook_secret,
     )
     return json_response(created.model_dump(mode="json"), 201)
 
@@ -355,7 +360,12 @@ def preview_schedule(
 ) -> Response:
     schedule = container().schedule_service.get(principal, schedule_id)
     return _preview(
-        schedule.cron_expression, schedule.timezone, query.count, schedule.id, schedule.end_time
+        schedule.cron_expression,
+        schedule.timezone,
+        query.count,
+        schedule.id,
+        schedule.end_time,
+        schedule,
     )
 
 
@@ -366,7 +376,7 @@ def preview_schedule(
     body="TriggerRequest",
     body_optional=True,
     responses={202: "RunStarted"},
-    errors=(*COMMON, 404),
+    errors=(*COMMON, 404, 409),
     tags=TAGS,
 )
 def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
@@ -382,12 +392,28 @@ def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
 
 
 def _preview(
-    expression: str, timezone: str, count: int, schedule_id: str | None, end_time: Any
+    expression: str,
+    timezone: str,
+    count: int,
+    schedule_id: str | None,
+    end_time: Any,
+    schedule: Schedule | None = None,
 ) -> Response:
-    compiled, fires = container().schedule_service.preview(expression, timezone, count)
+    service = container().schedule_service
+    compiled, fires = service.preview(expression, timezone, count)
+    wire = _wire()
+    if schedule is not None:
+        policy = wire.FailurePolicy.of(schedule)
+    else:
+        limits = service.limits
+        policy = wire.FailurePolicy(
+            max_attempts_per_call=limits.default_max_attempts_per_call,
+            initial_backoff_seconds=limits.default_initial_backoff_seconds,
+            pause_after_failures=limits.default_pause_after_failures,
+        )
     if end_time is not None:
         fires = [f for f in fires if f <= end_time]
-    preview = _wire().Preview(
+    preview = wire.Preview(
         schedule_id=schedule_id,
         cron_expression=expression,
         timezone=timezone,
@@ -395,6 +421,7 @@ def _preview(
         next_run_times=[f.isoformat(timespec="seconds") for f in fires],
         eventbridge_expressions=list(compiled.eventbridge),
         min_interval_minutes=compiled.min_interval().total_seconds() / 60,
+        failure_policy=policy,
     )
     return json_response(preview.model_dump(mode="json", exclude_none=schedule_id is None))
 

@@ -47,9 +47,14 @@ from chalicelib.api.http import (
 )
 from chalicelib.domain.enums import OverlapPolicy, RunStatus
 from chalicelib.domain.models import (
+    MAX_ATTEMPTS_PER_CALL,
     MAX_DESCRIPTION_CHARS,
+    MAX_INITIAL_BACKOFF_SECONDS,
     MAX_NAME_CHARS,
+    MAX_PAUSE_AFTER_FAILURES,
     MAX_WEBHOOK_CHARS,
+    MIN_INITIAL_BACKOFF_SECONDS,
+    FailedAttempt,
     Run,
     Schedule,
     user_message_input,
@@ -142,6 +147,35 @@ Overlap = Annotated[
 Flag = Annotated[bool, WrapValidator(worded(BODY + ": {path}: must be a boolean"))]
 
 
+def _between(low: float, high: float) -> Any:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                "worded", BODY + ": {path}: " + f"must be between {low:g} and {high:g}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+Attempts = Annotated[
+    Seconds,
+    _between(1, MAX_ATTEMPTS_PER_CALL),
+    documented(minimum=1, maximum=MAX_ATTEMPTS_PER_CALL),
+]
+Backoff = Annotated[
+    float,
+    WrapValidator(_finite),
+    _between(MIN_INITIAL_BACKOFF_SECONDS, MAX_INITIAL_BACKOFF_SECONDS),
+    documented(minimum=MIN_INITIAL_BACKOFF_SECONDS, maximum=MAX_INITIAL_BACKOFF_SECONDS),
+]
+Failures = Annotated[
+    Seconds,
+    _between(0, MAX_PAUSE_AFTER_FAILURES),
+    documented(minimum=0, maximum=MAX_PAUSE_AFTER_FAILURES),
+]
+
+
 class _Body(BaseModel):
     """A request body: strict JSON types, unknown keys refused, ``null`` = absent."""
 
@@ -177,7 +211,24 @@ class _ScheduleFields(_Body):
         None, description="agentcron: a fire while the previous run runs is skipped or allowed."
     )
     webhook: Annotated[Text, Field(max_length=MAX_WEBHOOK_CHARS)] | None = Field(
-        None, description="agentcron: an https:// URL that receives every finished run."
+        None,
+        description="agentcron: an https:// URL that receives every finished run and "
+        "system pause, signed (X-Agentcron-Signature).",
+    )
+    max_attempts_per_call: Attempts | None = Field(
+        None,
+        description="agentcron: attempts of a model call the provider refused transiently "
+        "(429, 5xx, throttling); 1 = no retry (default RETRY_MAX_ATTEMPTS_PER_CALL, 3).",
+    )
+    initial_backoff_seconds: Backoff | None = Field(
+        None,
+        description="agentcron: the first retry's backoff, doubled per retry, plus jitter "
+        "(default RETRY_INITIAL_BACKOFF_SECONDS, 1).",
+    )
+    pause_after_failures: Failures | None = Field(
+        None,
+        description="agentcron: failed runs in a row after which the system pauses the "
+        "schedule; 0 = never (default PAUSE_AFTER_CONSECUTIVE_FAILURES, 5).",
     )
 
 
@@ -200,6 +251,9 @@ class ScheduleCreate(_ScheduleFields):
             timeout_seconds=self.timeout_seconds,
             overlap_policy=OverlapPolicy(self.overlap_policy or "skip"),
             webhook=self.webhook,
+            max_attempts_per_call=self.max_attempts_per_call,
+            initial_backoff_seconds=self.initial_backoff_seconds,
+            pause_after_failures=self.pause_after_failures,
         )
 
 
@@ -226,6 +280,9 @@ class ScheduleUpdate(_ScheduleFields):
             "overlap_policy": None
             if self.overlap_policy is None
             else OverlapPolicy(self.overlap_policy),
+            "max_attempts_per_call": self.max_attempts_per_call,
+            "initial_backoff_seconds": self.initial_backoff_seconds,
+            "pause_after_failures": self.pause_after_failures,
         }
         if self.task_query is not None:
             changes["input"] = user_message_input(self.task_query)
@@ -385,6 +442,26 @@ class ScheduleCreated(_Out):
     id: str
     message: Literal["Schedule created successfully"]
     next_run_at: LocalTime | None
+    webhook_secret: str | None = Field(
+        description="agentcron: the key of this schedule's webhook signatures "
+        "(HMAC-SHA256, X-Agentcron-Signature). Shown only here, once: store it."
+    )
+
+
+class FailurePolicy(_Out):
+    """agentcron: retries of transient model errors, and the consecutive-failure pause."""
+
+    max_attempts_per_call: int
+    initial_backoff_seconds: float
+    pause_after_failures: int
+
+    @classmethod
+    def of(cls, s: Schedule) -> FailurePolicy:
+        return cls(
+            max_attempts_per_call=s.max_attempts_per_call,
+            initial_backoff_seconds=s.initial_backoff_seconds,
+            pause_after_failures=s.pause_after_failures,
+        )
 
 
 class ScheduleOut(_Out):
@@ -414,6 +491,13 @@ class ScheduleOut(_Out):
     user_id: str
     overlap_policy: Literal["skip", "allow"]
     webhook: str | None
+    max_attempts_per_call: int
+    initial_backoff_seconds: float
+    pause_after_failures: int
+    consecutive_failures: int = Field(
+        description="agentcron: failed runs (FAILED, TIMEOUT) since the last COMPLETED one "
+        "or the last resume."
+    )
 
     @classmethod
     def of(cls, s: Schedule, next_run_at: datetime | None) -> ScheduleOut:
@@ -442,6 +526,10 @@ class ScheduleOut(_Out):
             user_id=s.user_id,
             overlap_policy=s.overlap_policy.value,
             webhook=s.webhook,
+            max_attempts_per_call=s.max_attempts_per_call,
+            initial_backoff_seconds=s.initial_backoff_seconds,
+            pause_after_failures=s.pause_after_failures,
+            consecutive_failures=s.consecutive_failures,
         )
 
 
@@ -476,6 +564,26 @@ class ScheduleResumed(_Out):
     next_run_at: LocalTime | None
 
 
+class FailedAttemptOut(_Out):
+    """agentcron: one model-call attempt that failed."""
+
+    at: UtcTime
+    error: str
+    message: str
+    transient: bool
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, attempt: FailedAttempt) -> FailedAttemptOut:
+        return cls(
+            at=utc(attempt.at),
+            error=attempt.error,
+            message=attempt.message,
+            transient=attempt.transient,
+            retry_after=attempt.retry_after,
+        )
+
+
 class RunItem(_Out):
     """One run; the optional fields are omitted when empty (Shannon's documented rule)."""
 
@@ -496,6 +604,15 @@ class RunItem(_Out):
     started_at: UtcTime | None = None
     completed_at: UtcTime | None = None
     trigger: Literal["schedule", "manual"]
+    attempts: int | None = Field(
+        None, description="agentcron: model-call attempts, retries included (omitted when 0)."
+    )
+    failed_attempts: list[FailedAttemptOut] | None = Field(
+        None,
+        description="agentcron: the first 10 failed attempts (error class, time, message); "
+        "failed_attempt_count counts them all.",
+    )
+    failed_attempt_count: int | None = None
 
     @classmethod
     def of(cls, run: Run) -> dict[str, Any]:
@@ -515,6 +632,9 @@ class RunItem(_Out):
             started_at=utc_or_none(run.started_at),
             completed_at=utc_or_none(run.completed_at),
             trigger=run.trigger.value,
+            attempts=run.call_attempts or None,
+            failed_attempts=[FailedAttemptOut.of(a) for a in run.failed_attempts] or None,
+            failed_attempt_count=run.failed_attempt_count or None,
         ).model_dump(mode="json", exclude_none=True)
 
 
@@ -536,6 +656,9 @@ class Preview(_Out):
     next_run_times: list[str]
     eventbridge_expressions: list[str]
     min_interval_minutes: float
+    failure_policy: FailurePolicy = Field(
+        description="agentcron: the stored schedule's, or the deployment's defaults."
+    )
 
 
 class RunStarted(_Out):

@@ -166,7 +166,9 @@ function scheduleBadge(schedule) {
 function pauseDetail(schedule) {
   if (schedule.status !== "PAUSED") return null;
   const parts = [];
-  if (schedule.pause_reason) parts.push(schedule.pause_reason);
+  if (schedule.pause_reason === "consecutive_failures") {
+    parts.push(`${schedule.consecutive_failures} failed runs in a row`);
+  } else if (schedule.pause_reason) parts.push(schedule.pause_reason);
   if (schedule.paused_by) parts.push(`by ${schedule.paused_by}`);
   const when = parseTime(schedule.paused_at);
   if (when) parts.push(formatLocal(when));
@@ -823,6 +825,12 @@ async function detailView(id) {
     ["Budget per run", money(schedule.max_budget_per_run_usd)],
     ["Timeout", `${schedule.timeout_seconds} s`],
     ["Overlap", schedule.overlap_policy === "allow" ? "allow (fires may overlap)" : "skip (a fire during a run is skipped)"],
+    ["Retries", schedule.max_attempts_per_call > 1
+      ? `up to ${schedule.max_attempts_per_call} attempts per model call, backoff from ${schedule.initial_backoff_seconds} s`
+      : "none (one attempt per model call)"],
+    ["Failure pause", schedule.pause_after_failures
+      ? `after ${schedule.pause_after_failures} failed runs in a row (now ${schedule.consecutive_failures})`
+      : "never"],
     ["Webhook", schedule.webhook || h("span", { class: "muted" }, "none")],
     ["Runs", `${schedule.total_runs} total · ${schedule.successful_runs} succeeded · ${schedule.failed_runs} failed`],
     ["Created", formatLocal(parseTime(schedule.created_at))],
@@ -987,6 +995,12 @@ async function formView(id) {
     h("option", { value: "allow" }, "allow: runs may overlap"));
   overlap.value = o.overlap_policy || "skip";
   const webhook = input("webhook", { type: "url", placeholder: "https://…", value: o.webhook || "" });
+  const attempts = input("max_attempts_per_call", { type: "number", min: "1", max: "10", step: "1", inputmode: "numeric",
+    value: o.max_attempts_per_call ?? "" });
+  const backoff = input("initial_backoff_seconds", { type: "number", min: "0.1", max: "60", step: "any", inputmode: "decimal",
+    value: o.initial_backoff_seconds ?? "" });
+  const pauseAfter = input("pause_after_failures", { type: "number", min: "0", max: "1000", step: "1", inputmode: "numeric",
+    value: o.pause_after_failures ?? "" });
   const error = h("div", { class: "notice error", role: "alert", id: "form-error" });
   const submit = h("button", { type: "submit" }, editing ? "Save changes" : "Create schedule");
   const cancel = h("a", { class: "button secondary", href: editing ? `#/schedules/${encodeURIComponent(id)}` : "#/" }, "Cancel");
@@ -1006,7 +1020,11 @@ async function formView(id) {
       field("Budget per run (USD)", budget, "Empty: the deployment's default. A run never spends more."),
       field("Timeout (seconds)", timeout, "Empty: the deployment's default.")),
     field("When a fire comes while a run is still running", overlap),
-    field("Webhook (optional)", webhook, "An https:// URL that receives every finished run as JSON."),
+    field("Webhook (optional)", webhook, "An https:// URL that receives every finished run and system pause as signed JSON."),
+    h("div", { class: "row2" },
+      field("Attempts per model call", attempts, "Retries of rate limits and provider outages, within the run's deadline and budget. Empty: the default."),
+      field("First backoff (seconds)", backoff, "Doubled per retry, plus jitter. Empty: the default.")),
+    field("Pause after failed runs in a row", pauseAfter, "Failed or timed-out runs; 0 never pauses. Empty: the default."),
     error,
     h("div", { class: "toolbar" }, submit, cancel));
 
@@ -1047,7 +1065,8 @@ async function formView(id) {
     setMessage(error, "error", "");
     let body;
     try {
-      body = formBody({ name, description, cron, timezone, query, context, budget, timeout, overlap, webhook }, original);
+      body = formBody({ name, description, cron, timezone, query, context, budget, timeout, overlap, webhook,
+        attempts, backoff, pauseAfter }, original);
     } catch (err) {
       setMessage(error, "error", err.message);
       if (err.field) { err.field.setAttribute("aria-invalid", "true"); err.field.focus(); }
@@ -1060,7 +1079,9 @@ async function formView(id) {
         go(`#/schedules/${id}`, { kind: "success", text: `Schedule updated. ${nextText(done.next_run_at)}` });
       } else {
         const done = await api("POST", "api/v1/schedules", body);
-        go(`#/schedules/${done.schedule_id}`, { kind: "success", text: `Schedule created. ${nextText(done.next_run_at)}` });
+        // The webhook signing secret is shown this once: the API never returns it again.
+        const secret = done.webhook_secret ? ` Webhook signing secret (shown once, keep it): ${done.webhook_secret}` : "";
+        go(`#/schedules/${done.schedule_id}`, { kind: "success", text: `Schedule created. ${nextText(done.next_run_at)}${secret}` });
       }
     } catch (err) {
       failed(err, error);
@@ -1132,7 +1153,11 @@ function formBody(f, original) {
     }
     body.task_context = parsed;
   }
-  for (const [key, el, integer] of [["max_budget_per_run_usd", f.budget, false], ["timeout_seconds", f.timeout, true]]) {
+  for (const [key, el, integer] of [
+    ["max_budget_per_run_usd", f.budget, false], ["timeout_seconds", f.timeout, true],
+    ["max_attempts_per_call", f.attempts, true], ["initial_backoff_seconds", f.backoff, false],
+    ["pause_after_failures", f.pauseAfter, true],
+  ]) {
     if (el.validity.badInput) throw new FormError(`${el.labels[0].textContent} must be a number.`, el);
     if (el.value === "") continue;
     const n = Number(el.value);

@@ -22,6 +22,10 @@ LangGraph field        domain ``Schedule``
 (agentcron)            ``max_budget_per_run_usd``, ``timeout_seconds``: optional body fields;
                        absent means the deployment defaults (``SCHEDULE_DEFAULT_BUDGET_USD``
                        capped by ``SCHEDULE_MAX_BUDGET_USD``, ``SCHEDULE_DEFAULT_TIMEOUT_SECONDS``)
+(agentcron)            ``max_attempts_per_call``, ``initial_backoff_seconds``,
+                       ``pause_after_failures``: the failure policy, optional, same rules;
+                       shown in ``payload`` like the budget
+(agentcron)            ``webhook_secret``: only in the create response, once
 =====================  ==========================================================================
 
 **``payload``** is rebuilt on every read from the record, not stored as a copy: the
@@ -96,7 +100,14 @@ from chalicelib.api.langgraph.wire import (
     sort_nulls_like_postgres,
 )
 from chalicelib.domain.enums import OnRunCompleted, OverlapPolicy, ScheduleOrigin, ScheduleStatus
-from chalicelib.domain.models import MAX_WEBHOOK_CHARS, Schedule
+from chalicelib.domain.models import (
+    MAX_ATTEMPTS_PER_CALL,
+    MAX_INITIAL_BACKOFF_SECONDS,
+    MAX_PAUSE_AFTER_FAILURES,
+    MAX_WEBHOOK_CHARS,
+    MIN_INITIAL_BACKOFF_SECONDS,
+    Schedule,
+)
 from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
 from chalicelib.services.threads import json_contains
 
@@ -178,6 +189,9 @@ MAPPED_KEYS: Final = frozenset(
         "multitask_strategy",
         "max_budget_per_run_usd",
         "timeout_seconds",
+        "max_attempts_per_call",
+        "initial_backoff_seconds",
+        "pause_after_failures",
     }
 )
 _ALWAYS_IN_PAYLOAD: Final = ("schedule", "assistant_id", "config")
@@ -283,6 +297,37 @@ def _strings(value: Any) -> Any:
 ConfigObject = Annotated[Config, WrapValidator(_config)]
 
 
+def _between(name: str, low: float, high: float) -> Any:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise PydanticCustomError("worded", f"{name}: must be between {low:g} and {high:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+Attempts = Annotated[
+    Integer,
+    _between("max_attempts_per_call", 1, MAX_ATTEMPTS_PER_CALL),
+    Field(json_schema_extra={"minimum": 1, "maximum": MAX_ATTEMPTS_PER_CALL}),
+]
+Backoff = Annotated[
+    Number,
+    _between("initial_backoff_seconds", MIN_INITIAL_BACKOFF_SECONDS, MAX_INITIAL_BACKOFF_SECONDS),
+    Field(
+        json_schema_extra={
+            "minimum": MIN_INITIAL_BACKOFF_SECONDS,
+            "maximum": MAX_INITIAL_BACKOFF_SECONDS,
+        }
+    ),
+]
+Failures = Annotated[
+    Integer,
+    _between("pause_after_failures", 0, MAX_PAUSE_AFTER_FAILURES),
+    Field(json_schema_extra={"minimum": 0, "maximum": MAX_PAUSE_AFTER_FAILURES}),
+]
+
+
 # --- requests ---------------------------------------------------------------------------------
 
 
@@ -304,6 +349,21 @@ class _CronFields(Body):
     )
     timeout_seconds: Integer | None = Field(
         None, description="agentcron: seconds per run (default: the deployment's)."
+    )
+    max_attempts_per_call: Attempts | None = Field(
+        None,
+        description="agentcron: attempts of a model call refused transiently (429, 5xx, "
+        "throttling); 1 = no retry (default: the deployment's, 3).",
+    )
+    initial_backoff_seconds: Backoff | None = Field(
+        None,
+        description="agentcron: the first retry's backoff in seconds, doubled per retry "
+        "(default: the deployment's, 1).",
+    )
+    pause_after_failures: Failures | None = Field(
+        None,
+        description="agentcron: failed runs in a row after which the system pauses the "
+        "cron; 0 = never (default: the deployment's, 5).",
     )
     interrupt_before: Nodes | None = None
     interrupt_after: Nodes | None = None
@@ -371,6 +431,9 @@ class CronCreate(_CronFields):
             end_time=self.end_time,
             max_budget_per_run_usd=_decimal(self.max_budget_per_run_usd),
             timeout_seconds=self.timeout_seconds,
+            max_attempts_per_call=self.max_attempts_per_call,
+            initial_backoff_seconds=self.initial_backoff_seconds,
+            pause_after_failures=self.pause_after_failures,
             overlap_policy=overlap_for(self.multitask_strategy, thread_bound=thread_bound),
             webhook=self.webhook,
             enabled=self.enabled is not False,
@@ -435,6 +498,9 @@ class CronPatch(_CronFields):
             update["max_budget_per_run_usd"] = _decimal(self.max_budget_per_run_usd)
         if self.timeout_seconds is not None:
             update["timeout_seconds"] = self.timeout_seconds
+        for name in ("max_attempts_per_call", "initial_backoff_seconds", "pause_after_failures"):
+            if getattr(self, name) is not None:
+                update[name] = getattr(self, name)
         if self.enabled is not None:
             update["enabled"] = self.enabled
         extras = self._extras(old)
@@ -513,6 +579,19 @@ class Cron(Out):
     enabled: bool
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class CronCreated(Cron):
+    """The create response: a ``Cron`` plus, this once, its webhook signing secret."""
+
+    webhook_secret: str | None = Field(
+        description="agentcron: the key of this cron's webhook signatures (HMAC-SHA256, "
+        "X-Agentcron-Signature). Shown only here, once: store it."
+    )
+
+
+def created_body(s: Schedule, next_run: datetime | None) -> dict[str, Any]:
+    return {**cron_body(s, next_run), "webhook_secret": s.webhook_secret}
 
 
 def cron_body(s: Schedule, next_run: datetime | None) -> dict[str, Any]:
@@ -617,6 +696,9 @@ def _live_payload(s: Schedule, extra: Mapping[str, Any]) -> dict[str, Any]:
         "multitask_strategy": strategy,
         "max_budget_per_run_usd": float(s.max_budget_per_run_usd),
         "timeout_seconds": s.timeout_seconds,
+        "max_attempts_per_call": s.max_attempts_per_call,
+        "initial_backoff_seconds": s.initial_backoff_seconds,
+        "pause_after_failures": s.pause_after_failures,
     }
 
 

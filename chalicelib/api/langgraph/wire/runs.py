@@ -162,6 +162,20 @@ def run_metadata(run: Run) -> dict[str, Any]:
     }
     if run.error_message:
         agentcron["error"] = run.error_message
+    if run.call_attempts:
+        agentcron["attempts"] = run.call_attempts
+    if run.failed_attempt_count:
+        agentcron["failed_attempt_count"] = run.failed_attempt_count
+        agentcron["failed_attempts"] = [
+            {
+                "at": iso(a.at),
+                "error": a.error,
+                "message": a.message,
+                "transient": a.transient,
+                "retry_after": a.retry_after,
+            }
+            for a in run.failed_attempts
+        ]
     return {**run.metadata, "cron_id": run.schedule_id, "agentcron": agentcron}
 
 
