@@ -49,7 +49,7 @@ class Settings(BaseModel):
     SCHEDULER_ROLE_ARN: str = "arn:aws:iam::000000000000:role/agentcron-local-scheduler"
     SCHEDULER_DLQ_ARN: str = "arn:aws:sqs:us-east-1:000000000000:agentcron-local-dlq"
     # botocore, per call: the API function sets these low (infra/template.py) so that one
-    # call's worst case is short; its request deadline (chalicelib/deadline.py) then
+    # call's worst case is short; its request deadline (chalicelib/observability.py) then
     # bounds the whole request below its Lambda timeout, itself below API Gateway's 29 s.
     AWS_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60)
     AWS_READ_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=900)

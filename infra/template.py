@@ -149,7 +149,7 @@ def environment(stage: str) -> dict[str, Any]:
     }
 
 
-# The API function's time budget (chalicelib/deadline.py): one AWS call's worst case is
+# The API function's time budget (chalicelib/observability.py): one AWS call's worst case is
 # 2 attempts x (0.5 s connect + 1.5 s read) + 1 s backoff = 5 s; a request starts a
 # forward call only while 4 such calls (it and a 3-call rollback) + 1 s fit before its
 # 28 s timeout, i.e. during its first 7 s, and a compensating call while 6 s are left.

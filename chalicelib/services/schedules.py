@@ -79,7 +79,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chalicelib import deadline
+from chalicelib import observability
 from chalicelib.domain import cron
 from chalicelib.domain.addresses import host_refusal
 from chalicelib.domain.enums import (
@@ -727,7 +727,7 @@ class ScheduleService:
         """Run a compensating write; its own failure is logged (the reconciler repairs it).
         Its calls may use the time a request's deadline kept for the rollback."""
         try:
-            with deadline.compensating():
+            with observability.compensating():
                 action()
         except Exception:
             log.exception("compensation failed; the reconciler will repair the drift")

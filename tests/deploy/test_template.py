@@ -138,12 +138,13 @@ def test_the_stack_creates_what_the_functions_are_told(stack: Stack) -> None:
 
 def test_the_api_function_answers_within_api_gateways_29_seconds(stack: Stack) -> None:
     """A request's AWS calls cannot be bounded by a count (an update under contention
-    retries and converges: 64 calls at the very worst, see chalicelib/deadline.py), so
+    retries and converges: 64 calls at the very worst, see chalicelib/observability.py), so
     the API function has a request deadline. With the deployed settings: every call that
     starts can end (with all its attempts timing out and the backoff) before the Lambda
     timeout, and a forward call starts only if a 3-call rollback still fits after it —
     which leaves a request a useful window for its forward calls."""
-    from chalicelib.deadline import MARGIN_SECONDS, ROLLBACK_CALLS
+    from chalicelib.observability import DEADLINE_MARGIN_SECONDS as MARGIN_SECONDS
+    from chalicelib.observability import ROLLBACK_CALLS
 
     env = stack.environments["api"]
     assert env["API_REQUEST_DEADLINE"] == "true"

@@ -1,4 +1,4 @@
-"""The API function's request deadline (``chalicelib/deadline.py``), through the Lambda
+"""The API function's request deadline (``chalicelib/observability.py``), through the Lambda
 entry point as API Gateway calls it (``app(event, context)``), with the deployed API's
 client settings: a call the request has no time left for is never started, and the
 request answers 503 with its writes rolled back instead of being killed half-done."""

@@ -31,7 +31,6 @@ def test_app_imports_nothing_local() -> None:
     allowed = {
         "chalicelib.api",
         "chalicelib.console",
-        "chalicelib.deadline",
         "chalicelib.dependencies",
         "chalicelib.observability",
         "chalicelib.services",
