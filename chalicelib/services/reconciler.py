@@ -93,9 +93,17 @@ class Reconciler:
         self._batch = batch
 
     def run(self) -> ReconcileReport:
+        """Both parts of the sweep, each on its own: a part that fails outright (its
+        reads fail — DynamoDB or the Scheduler unavailable) is reported in ``errors``
+        (the ``ReconcilerErrors`` metric, which an alarm watches) and the other part
+        still runs; the next sweep retries both."""
         report = ReconcileReport()
-        self.end_stuck_runs(report)
-        self.repair_drift(report)
+        for part, repair in (("stuck runs", self.end_stuck_runs), ("drift", self.repair_drift)):
+            try:
+                repair(report)
+            except Exception as exc:
+                log.exception("reconciler: the %s part of the sweep failed", part)
+                report.errors.append(f"{part}: {exc}")
         if report.stuck_runs_ended or report.entries_rewritten or report.orphan_entries_deleted:
             log.warning("reconciler repaired drift: %s", report.as_dict())
         return report
