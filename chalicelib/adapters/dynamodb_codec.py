@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.enums import RunStatus, RunTrigger
-from chalicelib.domain.errors import SchedulingUnavailableError
+from chalicelib.domain.errors import ReadLimitError, SchedulingUnavailableError
 from chalicelib.domain.models import (
     ApiKey,
     Run,
@@ -419,30 +419,87 @@ class TransactionCancelled(Exception):
         return dict(item) if item else None
 
 
+# --- read bounds -------------------------------------------------------------------------------
+#
+# An API request's reads are bounded, not only its answer: a Query page holds at most
+# 1 MB of stored items (DynamoDB's own limit, before any filter), so a request that
+# reads at most ``READ_PAGES`` pages reads, transfers and parses at most that many
+# megabytes, in a bounded time, whatever the partition holds. Items a request skips
+# (an offset) are counted by their key and dropped undecoded; the items it keeps are
+# counted by :func:`item_bytes`, and a page stops keeping once ``KEPT_BYTES`` are kept —
+# twice the response budget (``chalicelib.api.http.MAX_RESPONSE_BYTES``, 5 MiB): stored
+# bytes never shrink on the wire, so what is kept beyond that could never be answered.
+READ_PAGES = 64
+"""The most Query pages (≤ 1 MB each) one API read may take: ≤ 64 MB read, about a
+second or two of DynamoDB time — far inside the API function's 512 MB and 28 s."""
+KEPT_BYTES = 10 * 1024 * 1024
+"""The most stored item bytes one API read keeps for its answer."""
+COUNT_PAGES = 8 * READ_PAGES
+"""Pages of a ``Select=COUNT`` Query (nothing transferred: only DynamoDB's time)."""
+
+
+def item_bytes(item: Item) -> int:
+    """An item's size as DynamoDB counts it: attribute names plus values (strings in
+    UTF-8; numbers, booleans and nulls a few bytes; anything else by its JSON)."""
+    total = 0
+    for name, value in item.items():
+        total += len(name.encode())
+        raw = value.get("S")
+        if raw is not None:
+            total += len(raw.encode())
+        elif "N" in value:
+            total += len(value["N"]) // 2 + 1
+        elif "NULL" in value or "BOOL" in value:
+            total += 1
+        else:
+            total += len(json.dumps(value, default=str).encode())
+    return total
+
+
 def query_items(
     client: DynamoDBClient,
     *,
     max_items: int | None = None,
     page_size: int | None = None,
+    max_pages: int | None = None,
     **query: Any,
 ) -> Iterator[dict[str, Any]]:
     """The items of a Query across its pages (botocore's paginator follows
     ``LastEvaluatedKey``). Lazy: a caller that stops iterating stops the reads; ``max_items``
-    and ``page_size`` bound them up front."""
+    and ``page_size`` bound them up front.
+
+    Raises:
+        ReadLimitError: items remain after ``max_pages`` pages (raised when the
+            caller asks for the first item beyond them, never before).
+    """
     config: PaginatorConfigTypeDef = {}
     if max_items is not None:
         config["MaxItems"] = max_items
     if page_size is not None:
         config["PageSize"] = page_size
-    for page in client.get_paginator("query").paginate(**query, PaginationConfig=config):
+    pages = client.get_paginator("query").paginate(**query, PaginationConfig=config)
+    for number, page in enumerate(pages, start=1):
         for item in page.get("Items", []):
             yield dict(item)
+        if max_pages is not None and number >= max_pages and page.get("LastEvaluatedKey"):
+            raise ReadLimitError(
+                f"answering would read more than {max_pages} MB of stored items, the most one"
+                " request reads: ask for a smaller offset, or search without sort_by"
+            )
 
 
-def query_count(client: DynamoDBClient, **query: Any) -> int:
-    """``Select=COUNT`` over every page of a Query."""
+def query_count(client: DynamoDBClient, *, max_pages: int | None = None, **query: Any) -> int:
+    """``Select=COUNT`` over every page of a Query (ReadLimitError past ``max_pages``)."""
+    total = 0
     pages = client.get_paginator("query").paginate(**query, Select="COUNT")
-    return sum(page.get("Count", 0) for page in pages)
+    for number, page in enumerate(pages, start=1):
+        total += page.get("Count", 0)
+        if max_pages is not None and number >= max_pages and page.get("LastEvaluatedKey"):
+            raise ReadLimitError(
+                f"counting would read more than {max_pages} MB of stored items, the most one"
+                " request reads"
+            )
+    return total
 
 
 def error_code(exc: ClientError) -> str:

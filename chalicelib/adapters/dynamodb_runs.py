@@ -21,11 +21,17 @@ finish out of order, the older one is counted without touching it.
 its thread index entry is (tenant, user, thread); every read takes the caller's
 :class:`~chalicelib.domain.models.Principal`, so another user's runs are never read,
 not read-then-filtered.
+
+**Reads are bounded** (``dynamodb_codec.READ_PAGES`` pages, ``KEPT_BYTES`` kept): a
+run list skips its offset undecoded, keeps at most that many bytes of runs, and reads
+at most that many pages. The LangGraph lists (``schedule_page``, ``thread_page``) end
+a page early at the bound and say so; ``list_for_schedule`` (Shannon's fixed page
+windows of at most 100 runs) answers its whole window or a ReadLimitError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +39,19 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_codec import (
+    KEPT_BYTES,
+    READ_PAGES,
     TransactionCancelled,
     aws_errors_unavailable,
     is_conditional_failure,
+    item_bytes,
     query_items,
     transact,
 )
 from chalicelib.adapters.dynamodb_spend import rollup_update
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
+from chalicelib.domain.errors import ReadLimitError
 from chalicelib.domain.models import Principal, Run, Schedule
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FailureStreak, FinishRequest
 
@@ -333,35 +343,113 @@ class DynamoDBRunStore:
     def list_for_schedule(
         self, principal: Principal, schedule_id: str, *, offset: int, limit: int
     ) -> list[Run]:
-        """The caller's runs of one schedule (deleted schedules included), newest first."""
-        pk = codec.runs_pk(principal.tenant_id, principal.user_id, schedule_id)
-        return self._page(
-            {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": codec.s(pk)},
-                "ScanIndexForward": False,
-            },
-            offset=offset,
-            limit=limit,
-        )
+        """The caller's runs of one schedule (deleted schedules included), newest first:
+        the whole window (ReadLimitError if it lies beyond the read bound)."""
+        return self._page(self._schedule_query(principal, schedule_id), offset, limit)[0]
 
     @aws_errors_unavailable
-    def list_for_thread(
-        self, principal: Principal, thread_id: str, *, offset: int, limit: int
-    ) -> list[Run]:
-        """The runs on the caller's thread ``thread_id``, newest first."""
-        return self._page(
-            {
-                "TableName": self._table,
-                "IndexName": GSI1,
-                "KeyConditionExpression": "gsi1pk = :pk",
-                "ExpressionAttributeValues": {":pk": _thread_runs_pk(principal, thread_id)},
-                "ScanIndexForward": False,
-            },
-            offset=offset,
-            limit=limit,
+    def schedule_page(
+        self,
+        principal: Principal,
+        schedule_id: str,
+        *,
+        offset: int,
+        limit: int,
+        where: Callable[[Run], bool] | None = None,
+    ) -> tuple[list[Run], bool]:
+        """Like ``list_for_schedule``, only runs matching ``where``, and a page the read
+        bound may end early: (runs, whether it did)."""
+        query = self._schedule_query(principal, schedule_id)
+        return self._page(query, offset, limit, where=where, partial=True)
+
+    @aws_errors_unavailable
+    def thread_page(
+        self,
+        principal: Principal,
+        thread_id: str,
+        *,
+        offset: int,
+        limit: int,
+        statuses: frozenset[RunStatus] | None = None,
+        where: Callable[[Run], bool] | None = None,
+    ) -> tuple[list[Run], bool]:
+        """The runs on the caller's thread ``thread_id``, newest first — only those in
+        ``statuses`` (filtered by DynamoDB) and matching ``where`` — and whether the read
+        bound ended the page early."""
+        if statuses is not None and not statuses:
+            return [], False
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": GSI1,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": _thread_runs_pk(principal, thread_id)},
+            "ScanIndexForward": False,
+        }
+        if statuses is not None:
+            placeholders = {
+                f":s{i}": codec.s(status.value) for i, status in enumerate(sorted(statuses))
+            }
+            query["FilterExpression"] = f"#st IN ({', '.join(placeholders)})"
+            query["ExpressionAttributeNames"] = {"#st": "status"}
+            query["ExpressionAttributeValues"].update(placeholders)
+        return self._page(query, offset, limit, where=where, partial=True)
+
+    def _schedule_query(self, principal: Principal, schedule_id: str) -> dict[str, Any]:
+        pk = codec.runs_pk(principal.tenant_id, principal.user_id, schedule_id)
+        return {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": codec.s(pk)},
+            "ScanIndexForward": False,
+        }
+
+    def _page(
+        self,
+        query: dict[str, Any],
+        offset: int,
+        limit: int,
+        *,
+        where: Callable[[Run], bool] | None = None,
+        partial: bool = False,
+    ) -> tuple[list[Run], bool]:
+        """Matches ``offset`` to ``offset + limit`` of a Query, within the read bound.
+
+        Skipped runs are dropped undecoded when there is no ``where``. A ``partial`` page
+        ends early (cut) once :data:`~dynamodb_codec.KEPT_BYTES` are kept or the pages
+        run out with a run kept; otherwise running out of pages is a ReadLimitError.
+        """
+        wanted = offset + limit
+        items = query_items(
+            self._client,
+            max_items=wanted if where is None else None,
+            page_size=min(wanted, 1000),
+            max_pages=READ_PAGES,
+            **query,
         )
+        out: list[Run] = []
+        kept_bytes, skipped = 0, 0
+        try:
+            for item in items:
+                if where is None and skipped < offset:
+                    skipped += 1
+                    continue
+                run = codec.item_to_run(item)
+                if where is not None and not where(run):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(run)
+                kept_bytes += item_bytes(item)
+                if len(out) >= limit:
+                    break
+                if partial and kept_bytes >= KEPT_BYTES:
+                    return out, True
+        except ReadLimitError:
+            if not partial or not out:
+                raise
+            return out, True
+        return out, False
 
     @aws_errors_unavailable
     def load_fire(
@@ -409,11 +497,6 @@ class DynamoDBRunStore:
         extras = [i for i in found if codec.get_s(i, "type") not in ("schedule", "run")]
         return schedule, run, extras
 
-    def _page(self, query: dict[str, Any], *, offset: int, limit: int) -> list[Run]:
-        wanted = offset + limit
-        items = query_items(self._client, max_items=wanted, page_size=min(wanted, 1000), **query)
-        return [codec.item_to_run(i) for i in items][offset:wanted]
-
     @aws_errors_unavailable
     def stuck(self, now: datetime, *, limit: int) -> list[Run]:
         """Running runs whose ``stuck_after`` has passed (gsi2 shards; no Scan)."""
@@ -452,42 +535,9 @@ class DynamoDBRunStore:
                 ":rid": codec.s(run_id),
             },
         }
-        for item in query_items(self._client, **query):
+        for item in query_items(self._client, max_pages=READ_PAGES, **query):
             return codec.item_to_run(item)
         return None
-
-    @aws_errors_unavailable
-    def list_for_thread_by_status(
-        self,
-        principal: Principal,
-        thread_id: str,
-        statuses: frozenset[RunStatus],
-        *,
-        offset: int,
-        limit: int,
-    ) -> list[Run]:
-        """Like ``list_for_thread``, keeping only runs in ``statuses`` (filtered by DynamoDB)."""
-        if not statuses:
-            return []
-        placeholders = {
-            f":s{i}": codec.s(status.value) for i, status in enumerate(sorted(statuses))
-        }
-        return self._page(
-            {
-                "TableName": self._table,
-                "IndexName": GSI1,
-                "KeyConditionExpression": "gsi1pk = :pk",
-                "FilterExpression": f"#st IN ({', '.join(placeholders)})",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {
-                    ":pk": _thread_runs_pk(principal, thread_id),
-                    **placeholders,
-                },
-                "ScanIndexForward": False,
-            },
-            offset=offset,
-            limit=limit,
-        )
 
 
 def _thread_runs_pk(principal: Principal, thread_id: str) -> AttributeValueTypeDef:

@@ -20,12 +20,17 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_codec import (
+    COUNT_PAGES,
+    KEPT_BYTES,
+    READ_PAGES,
     aws_errors_unavailable,
     is_conditional_failure,
+    item_bytes,
     query_count,
     query_items,
 )
 from chalicelib.domain.errors import (
+    ReadLimitError,
     SchedulingUnavailableError,
     ThreadAlreadyExistsError,
     ThreadNotFoundError,
@@ -114,38 +119,76 @@ class DynamoDBThreadStore:
         principal: Principal,
         predicate: Callable[[Thread], bool] | None,
         *,
-        stop_after: int | None,
+        skip: int = 0,
+        keep: int | None,
         newest_first: bool = True,
-    ) -> list[Thread]:
-        """Live threads matching ``predicate`` in thread-id order (newest first by default).
+    ) -> tuple[list[Thread], bool]:
+        """Live threads matching ``predicate`` in thread-id order (newest first by default),
+        after the first ``skip`` matches; and whether the read bound cut them short.
 
-        Reads one page after another and stops as soon as ``stop_after`` threads
-        matched (``None``: read every page).
+        Reads one page after another and stops as soon as ``keep`` threads are kept. With
+        ``keep``, the threads kept stop at :data:`~dynamodb_codec.KEPT_BYTES` (cut: at
+        least one is kept) and the pages at :data:`~dynamodb_codec.READ_PAGES` (cut, or
+        ReadLimitError while still skipping). ``keep=None`` keeps every match (a sort):
+        bounded by the pages alone, ReadLimitError past them.
         """
-        if stop_after is not None and stop_after <= 0:
-            return []
+        if keep is not None and keep <= 0:
+            return [], False
         now = self._clock.now()
         kwargs = self._live_query(principal, now)
         kwargs["ScanIndexForward"] = not newest_first
-        # Dense matches need no more than stop_after items; sparse ones read on.
-        page_size = None if stop_after is None else min(max(stop_after, 10), 1000)
+        # Dense matches need no more than skip + keep items; sparse ones read on.
+        page_size = None if keep is None else min(max(skip + keep, 10), 1000)
         out: list[Thread] = []
-        for item in query_items(self._client, page_size=page_size, **kwargs):
-            thread = codec.item_to_thread(item)
-            if self._expired(thread, now) or (predicate is not None and not predicate(thread)):
-                continue
-            out.append(thread)
-            if stop_after is not None and len(out) >= stop_after:
-                break
-        return out
+        kept_bytes, skipped = 0, 0
+        items = query_items(self._client, page_size=page_size, max_pages=READ_PAGES, **kwargs)
+        try:
+            for item in items:
+                thread = self._live_match(item, predicate, now, decode=skipped >= skip)
+                if thread is None:
+                    continue
+                if skipped < skip:
+                    skipped += 1  # counted by its key, dropped undecoded when unfiltered
+                    continue
+                assert isinstance(thread, Thread)  # decoded: nothing skipped any more
+                out.append(thread)
+                kept_bytes += item_bytes(item)
+                if keep is not None and (len(out) >= keep or kept_bytes >= KEPT_BYTES):
+                    return out, len(out) < keep
+        except ReadLimitError:
+            if keep is None or not out:
+                raise
+            return out, True
+        return out, False
+
+    def _live_match(
+        self,
+        item: dict[str, Any],
+        predicate: Callable[[Thread], bool] | None,
+        now: datetime,
+        *,
+        decode: bool,
+    ) -> Thread | bool | None:
+        """The thread of ``item`` if it is live and matches (``True`` instead of it when
+        ``decode`` is false and nothing needs decoding); None otherwise."""
+        expires = item.get("expires_at")
+        if expires is not None and "N" in expires and int(expires["N"]) <= now.timestamp():
+            return None
+        if predicate is None and not decode:
+            return True
+        thread = codec.item_to_thread(item)
+        return thread if predicate is None or predicate(thread) else None
 
     @aws_errors_unavailable
     def count(self, principal: Principal, predicate: Callable[[Thread], bool] | None) -> int:
-        """How many live threads match (``Select=COUNT`` when there is no predicate)."""
-        if predicate is not None:
-            return len(self.search(principal, predicate, stop_after=None))
-        kwargs = self._live_query(principal, self._clock.now())
-        return query_count(self._client, **kwargs)
+        """How many live threads match (``Select=COUNT`` when there is no predicate); both
+        bounded in pages (ReadLimitError past them)."""
+        now = self._clock.now()
+        kwargs = self._live_query(principal, now)
+        if predicate is None:
+            return query_count(self._client, max_pages=COUNT_PAGES, **kwargs)
+        items = query_items(self._client, max_pages=READ_PAGES, **kwargs)
+        return sum(1 for item in items if self._live_match(item, predicate, now, decode=True))
 
     def _live_query(self, principal: Principal, now: datetime) -> dict[str, Any]:
         # expires_at is epoch seconds: an item is live while expires_at > now.

@@ -26,6 +26,12 @@ class InvalidRequestError(AgentcronError, ValueError):
         self.field = field
 
 
+class ReadLimitError(InvalidRequestError):
+    """Answering would read more than one request may (see ``dynamodb_codec.READ_PAGES``):
+    a deep offset or an exact sort over more stored data than that. A 4xx, never a
+    timeout: the same request would never succeed on a retry."""
+
+
 class InvalidCronError(InvalidRequestError):
     """The cron expression does not parse, or cannot be run by EventBridge Scheduler.
 

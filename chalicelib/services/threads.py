@@ -22,6 +22,12 @@ Design decisions:
   (any UUID version) sorts by that id in this default order. An explicit
   ``sort_by`` other than ``thread_id`` (``created_at``, ``updated_at``,
   ``state_updated_at``, ``status``) is exact: every match is read and sorted.
+* **Reads are bounded** (the stores' read bounds, ``dynamodb_codec.READ_PAGES`` and
+  ``KEPT_BYTES``): a page whose reads reach them ends early, and the caller is told
+  ``more`` (LangGraph's ``X-Pagination-Next`` then names the offset it stopped at);
+  a request that cannot answer at all within them — an offset deeper than the
+  pages reach, a ``sort_by`` or filtered count over more than they hold — is a
+  :class:`~chalicelib.domain.errors.ReadLimitError` (a 4xx), never a timeout.
 * **Filters** are evaluated here, not in DynamoDB: metadata and values are stored as
   JSON strings, and containment (JSONB ``@>`` semantics, see :func:`json_contains`)
   has no DynamoDB expression. Expired threads (TTL) are filtered by the store.
@@ -70,9 +76,6 @@ if TYPE_CHECKING:
 
 CHECKPOINT_NAMESPACE = uuid.UUID("8d6f3b0e-52a4-4a0c-9a51-3c1f0f6a2b77")
 """uuid5 namespace of agentcron's checkpoint ids (one per thread state version)."""
-
-RUN_SCAN_LIMIT = 5000
-"""The most runs of one cron a filtered run search reads (an unfiltered one reads a page)."""
 
 
 @dataclass(frozen=True)
@@ -224,19 +227,21 @@ class ThreadService:
         if query.sort_by in (None, "thread_id"):
             # Store order: stop reading as soon as the page and one extra row are known
             # (or every requested id was found).
-            stop_after = offset + limit + 1
+            keep = limit + 1
             if query.ids is not None:
-                stop_after = min(stop_after, len(set(query.ids)))
-            found = self._threads.search(
-                principal, predicate, stop_after=stop_after, newest_first=query.descending
+                keep = min(keep, len(set(query.ids)) - offset)
+            found, cut = self._threads.search(
+                principal, predicate, skip=offset, keep=keep, newest_first=query.descending
             )
-        else:
-            found = sort_threads(
-                self._threads.search(principal, predicate, stop_after=None),
-                query.sort_by,
-                descending=query.descending,
-            )
-        page = found[offset : offset + limit + 1]
+            if cut:
+                return found, True  # the read bound ended the page: the rest follows
+            return found[:limit], len(found) > limit
+        ordered = sort_threads(
+            self._threads.search(principal, predicate, keep=None)[0],
+            query.sort_by,
+            descending=query.descending,
+        )
+        page = ordered[offset : offset + limit + 1]
         return page[:limit], len(page) > limit
 
     def count(self, principal: Principal, query: ThreadQuery) -> int:
@@ -252,21 +257,24 @@ class ThreadService:
         offset: int,
         limit: int,
         where: RunFilter | None = None,
-    ) -> list[Run]:
-        """The thread's runs, newest first (ThreadNotFoundError for a foreign thread).
+    ) -> tuple[list[Run], bool]:
+        """The thread's runs, newest first (ThreadNotFoundError for a foreign thread), and
+        whether the read bound ended the page early.
 
-        A status filter is evaluated by DynamoDB; any other condition reads up to
-        :data:`RUN_SCAN_LIMIT` runs and filters them here.
+        A status filter is evaluated by DynamoDB, any other condition here, as the store
+        reads (within its read bound).
         """
         self._threads.get(principal, thread_id)
         if where is None or not where.active:
-            return self._runs.list_for_thread(principal, thread_id, offset=offset, limit=limit)
-        if where.predicate is None and where.statuses is not None:
-            return self._runs.list_for_thread_by_status(
-                principal, thread_id, where.statuses, offset=offset, limit=limit
-            )
-        runs = self._runs.list_for_thread(principal, thread_id, offset=0, limit=RUN_SCAN_LIMIT)
-        return [r for r in runs if where.matches(r)][offset : offset + limit]
+            return self._runs.thread_page(principal, thread_id, offset=offset, limit=limit)
+        return self._runs.thread_page(
+            principal,
+            thread_id,
+            offset=offset,
+            limit=limit,
+            statuses=where.statuses,
+            where=where.predicate,
+        )
 
     def run(self, principal: Principal, thread_id: str, run_id: str) -> Run:
         """One run of the caller's thread (ThreadNotFoundError / RunNotFoundError)."""
@@ -284,16 +292,17 @@ class ThreadService:
         offset: int,
         limit: int,
         where: RunFilter | None = None,
-    ) -> list[Run]:
-        """The runs of one of the caller's crons (deleted ones included), newest first.
+    ) -> tuple[list[Run], bool]:
+        """The runs of one of the caller's crons (deleted ones included), newest first,
+        and whether the read bound ended the page early.
 
-        Unfiltered, this is one page of one Query. With ``where``, up to
-        :data:`RUN_SCAN_LIMIT` runs are read and filtered here.
+        Unfiltered, this is one page of one Query; ``where`` is evaluated as the store
+        reads (within its read bound).
         """
-        if where is None or not where.active:
-            return self._runs.list_for_schedule(principal, cron_id, offset=offset, limit=limit)
-        runs = self._runs.list_for_schedule(principal, cron_id, offset=0, limit=RUN_SCAN_LIMIT)
-        return [r for r in runs if where.matches(r)][offset : offset + limit]
+        matches = None if where is None or not where.active else where.matches
+        return self._runs.schedule_page(
+            principal, cron_id, offset=offset, limit=limit, where=matches
+        )
 
 
 def sort_threads(threads: list[Thread], sort_by: str, *, descending: bool) -> list[Thread]:

@@ -33,20 +33,20 @@ def search_runs(principal: Principal, body: run_wire.RunSearch) -> Response:
     threads = container().thread_service
     cron_id = body.cron_id
     if cron_id is not None:
-        runs = threads.cron_runs(
+        runs, cut = threads.cron_runs(
             principal, cron_id, offset=body.offset, limit=body.limit, where=body.where()
         )
     elif body.thread_id is not None:
         try:
-            runs = threads.runs(
+            runs, cut = threads.runs(
                 principal, body.thread_id, offset=body.offset, limit=body.limit, where=body.where()
             )
         except errors.ThreadNotFoundError:
-            runs = []  # a search finds nothing; it does not confirm whose thread it is
+            runs, cut = [], False  # a search finds nothing; it does not confirm whose thread
     else:
         raise invalid("runs/search needs a metadata.cron_id or a thread_id filter")
     bodies = [wire().project(runs_wire.run_body(r), body.select) for r in runs]
-    shown, headers = wire().sized_page(bodies, body.offset, body.limit, None)
+    shown, headers = wire().sized_page(bodies, body.offset, body.limit, True if cut else None)
     return json_response(shown, 200, headers)
 
 
@@ -64,7 +64,7 @@ def list_thread_runs(
 ) -> Response:
     from chalicelib.services.threads import RunFilter
 
-    runs = container().thread_service.runs(
+    runs, cut = container().thread_service.runs(
         principal,
         thread_id,
         offset=query.offset,
@@ -73,7 +73,7 @@ def list_thread_runs(
     )
     runs_wire = wire("runs")
     bodies = [wire().project(runs_wire.run_body(r), query.select) for r in runs]
-    shown, headers = wire().sized_page(bodies, query.offset, query.limit, None)
+    shown, headers = wire().sized_page(bodies, query.offset, query.limit, True if cut else None)
     return json_response(shown, 200, headers)
 
 

@@ -239,10 +239,14 @@ def sized_page(
 
     ``more`` says whether items follow ``bodies`` (None: the list sends no headers
     unless the budget cuts it short). A cut page's ``X-Pagination-Next`` is the offset
-    of its first left-out item."""
+    of its first left-out item — also when ``more`` comes with fewer than ``limit``
+    bodies (the store's read bound cut the page)."""
     shown = fitting(bodies)
     if shown < len(bodies):
         return bodies[:shown], pagination_headers(offset, shown, shown, True)
+    if more and len(bodies) < limit:
+        # The store's read bound ended the page early: the next one starts right after.
+        return bodies, pagination_headers(offset, len(bodies), len(bodies), True)
     if more is None:
         return bodies, {}
     return bodies, pagination_headers(offset, limit, len(bodies), more)
