@@ -19,6 +19,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -434,8 +435,24 @@ READ_PAGES = 64
 second or two of DynamoDB time — far inside the API function's 512 MB and 28 s."""
 KEPT_BYTES = 10 * 1024 * 1024
 """The most stored item bytes one API read keeps for its answer."""
-COUNT_PAGES = 8 * READ_PAGES
-"""Pages of a ``Select=COUNT`` Query (nothing transferred: only DynamoDB's time)."""
+COUNT_PAGES_PER_READ_PAGE = 8
+"""A ``Select=COUNT`` Query transfers nothing (only DynamoDB's time): 8× the pages."""
+
+
+@dataclass(frozen=True)
+class ReadBound:
+    """The read bound of one API request (a store's constructor argument: the
+    production values by default, smaller ones where a test proves the bound)."""
+
+    pages: int = READ_PAGES
+    kept_bytes: int = KEPT_BYTES
+
+    @property
+    def count_pages(self) -> int:
+        return COUNT_PAGES_PER_READ_PAGE * self.pages
+
+
+READ_BOUND = ReadBound()
 
 
 def item_bytes(item: Item) -> int:

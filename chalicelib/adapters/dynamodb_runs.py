@@ -39,8 +39,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_codec import (
-    KEPT_BYTES,
-    READ_PAGES,
+    READ_BOUND,
+    ReadBound,
     TransactionCancelled,
     aws_errors_unavailable,
     is_conditional_failure,
@@ -61,9 +61,12 @@ if TYPE_CHECKING:
 
 
 class DynamoDBRunStore:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, bound: ReadBound = READ_BOUND
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._bound = bound
 
     def _schedule_key(self, schedule: Schedule) -> dict[str, Any]:
         return {
@@ -423,7 +426,7 @@ class DynamoDBRunStore:
             self._client,
             max_items=wanted if where is None else None,
             page_size=min(wanted, 1000),
-            max_pages=READ_PAGES,
+            max_pages=self._bound.pages,
             **query,
         )
         out: list[Run] = []
@@ -443,7 +446,7 @@ class DynamoDBRunStore:
                 kept_bytes += item_bytes(item)
                 if len(out) >= limit:
                     break
-                if partial and kept_bytes >= KEPT_BYTES:
+                if partial and kept_bytes >= self._bound.kept_bytes:
                     return out, True
         except ReadLimitError:
             if not partial or not out:
@@ -535,7 +538,7 @@ class DynamoDBRunStore:
                 ":rid": codec.s(run_id),
             },
         }
-        for item in query_items(self._client, max_pages=READ_PAGES, **query):
+        for item in query_items(self._client, max_pages=self._bound.pages, **query):
             return codec.item_to_run(item)
         return None
 

@@ -20,9 +20,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.adapters.dynamodb_codec import (
-    COUNT_PAGES,
-    KEPT_BYTES,
-    READ_PAGES,
+    READ_BOUND,
+    ReadBound,
     aws_errors_unavailable,
     is_conditional_failure,
     item_bytes,
@@ -43,10 +42,18 @@ if TYPE_CHECKING:
 
 
 class DynamoDBThreadStore:
-    def __init__(self, client: DynamoDBClient, table_name: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Clock,
+        *,
+        bound: ReadBound = READ_BOUND,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
+        self._bound = bound
 
     @aws_errors_unavailable
     def create(self, thread: Thread) -> None:
@@ -141,7 +148,9 @@ class DynamoDBThreadStore:
         page_size = None if keep is None else min(max(skip + keep, 10), 1000)
         out: list[Thread] = []
         kept_bytes, skipped = 0, 0
-        items = query_items(self._client, page_size=page_size, max_pages=READ_PAGES, **kwargs)
+        items = query_items(
+            self._client, page_size=page_size, max_pages=self._bound.pages, **kwargs
+        )
         try:
             for item in items:
                 thread = self._live_match(item, predicate, now, decode=skipped >= skip)
@@ -153,7 +162,7 @@ class DynamoDBThreadStore:
                 assert isinstance(thread, Thread)  # decoded: nothing skipped any more
                 out.append(thread)
                 kept_bytes += item_bytes(item)
-                if keep is not None and (len(out) >= keep or kept_bytes >= KEPT_BYTES):
+                if keep is not None and (len(out) >= keep or kept_bytes >= self._bound.kept_bytes):
                     return out, len(out) < keep
         except ReadLimitError:
             if keep is None or not out:
@@ -186,8 +195,8 @@ class DynamoDBThreadStore:
         now = self._clock.now()
         kwargs = self._live_query(principal, now)
         if predicate is None:
-            return query_count(self._client, max_pages=COUNT_PAGES, **kwargs)
-        items = query_items(self._client, max_pages=READ_PAGES, **kwargs)
+            return query_count(self._client, max_pages=self._bound.count_pages, **kwargs)
+        items = query_items(self._client, max_pages=self._bound.pages, **kwargs)
         return sum(1 for item in items if self._live_match(item, predicate, now, decode=True))
 
     def _live_query(self, principal: Principal, now: datetime) -> dict[str, Any]:
