@@ -501,7 +501,7 @@ def query_items(
         if max_pages is not None and number >= max_pages and page.get("LastEvaluatedKey"):
             raise ReadLimitError(
                 f"answering would read more than {max_pages} MB of stored items, the most one"
-                " request reads: ask for a smaller offset, or search without sort_by"
+                " request reads: ask for a smaller offset or an earlier page"
             )
 
 

@@ -58,7 +58,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.enums import RunStatus, ThreadStatus
-from chalicelib.domain.errors import ConflictError, RunNotFoundError, ScheduleNotFoundError
+from chalicelib.domain.errors import (
+    ConflictError,
+    ReadLimitError,
+    RunNotFoundError,
+    ScheduleNotFoundError,
+)
 from chalicelib.domain.models import (
     JSONObject,
     Principal,
@@ -236,11 +241,14 @@ class ThreadService:
             if cut:
                 return found, True  # the read bound ended the page: the rest follows
             return found[:limit], len(found) > limit
-        ordered = sort_threads(
-            self._threads.search(principal, predicate, keep=None)[0],
-            query.sort_by,
-            descending=query.descending,
-        )
+        try:
+            every, _ = self._threads.search(principal, predicate, keep=None)
+        except ReadLimitError as exc:
+            raise ReadLimitError(
+                f"sort_by {query.sort_by} reads every matching thread, and there are more"
+                " than one request reads: search in thread_id order (the default) instead"
+            ) from exc
+        ordered = sort_threads(every, query.sort_by, descending=query.descending)
         page = ordered[offset : offset + limit + 1]
         return page[:limit], len(page) > limit
 

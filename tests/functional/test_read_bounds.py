@@ -143,13 +143,13 @@ def test_pages_stop_at_the_page_bound_and_what_lies_beyond_is_a_4xx(
     assert sum(len(p) for p in reads.pages) == 6  # the seventh was never read
 
     beyond = [
-        {"limit": 10, "offset": 6},  # an offset deeper than two pages
-        {"limit": 10, "sort_by": "created_at"},  # an exact sort of more than two pages
+        ({"limit": 10, "offset": 6}, "smaller offset"),  # deeper than two pages
+        ({"limit": 10, "sort_by": "created_at"}, "thread_id order"),  # a sort of more
     ]
-    for body in beyond:
+    for body, advice in beyond:
         with reads.recording():
             status, answer, _ = call(client, api_key, "POST", "/threads/search", body)
-        assert status == 422 and "the most one request reads" in answer["detail"], answer
+        assert status == 422 and advice in answer["detail"], answer
         assert len(reads.pages) == 2
     status, answer, _ = call(client, api_key, "POST", "/threads/count", {"metadata": {"n": 1}})
     assert status == 422 and set(answer) == {"detail"}
@@ -219,6 +219,37 @@ def test_run_lists_keep_at_most_the_kept_bytes_and_shannon_windows_stay_whole(
     # Shannon's page windows are whole (at most 100 runs): never cut by the kept bytes.
     status, history = call(client, api_key, "GET", f"/api/v1/schedules/{schedule.id}/runs")[:2]
     assert status == 200 and len(history["runs"]) == 6
+
+
+def test_a_shannon_page_beyond_the_page_bound_is_a_400(
+    container: Any, client: Any, api_key: str
+) -> None:
+    bounded(container, ReadBound(pages=1, kept_bytes=KEPT_BYTES))
+    schedule = container.schedule_service.create(
+        ALICE,
+        ScheduleDraft(name="r", cron_expression="0 9 * * *", input={}),
+    )
+    for i in range(5):  # ~250 KB each: three to a page
+        when = datetime(2026, 1, 1, 9, tzinfo=UTC) + timedelta(days=i)
+        run = Run(
+            run_id=new_id(),
+            schedule_id=schedule.id,
+            tenant_id=ALICE.tenant_id,
+            user_id=ALICE.user_id,
+            scheduled_time=when,
+            status=RunStatus.SUCCESS,
+            graph_id=schedule.graph_id,
+            assistant_id=schedule.assistant_id,
+            query="q",
+            input={"big": "i" * 250_000},
+            created_at=when,
+            updated_at=when,
+        )
+        assert container.run_store.record_skip(schedule, run)
+    path = f"/api/v1/schedules/{schedule.id}/runs?page_size=2"
+    assert [len(call(client, api_key, "GET", f"{path}&page={p}")[1]["runs"]) for p in (1,)] == [2]
+    status, answer = call(client, api_key, "GET", f"{path}&page=3")[:2]
+    assert status == 400 and "earlier page" in json.dumps(answer), answer
 
 
 def test_the_production_bound_fits_the_api_function() -> None:
