@@ -8,6 +8,17 @@ values are stored as JSON strings, so their filters cannot be DynamoDB expressio
 the caller passes a predicate, and ``search`` reads pages in sort-key order only
 until it has ``stop_after`` matches. Expired items are dropped server-side by a
 ``FilterExpression`` (they still cost read capacity, but not transfer).
+
+**Reads are bounded** (:class:`~chalicelib.adapters.dynamodb_codec.ReadBound`): a
+search skips its offset (undecoded when unfiltered), keeps at most ``kept_bytes`` and
+reads at most ``pages`` Query pages (DynamoDB's pages are ≤ 1 MB). A page that reaches
+the bound after keeping a thread ends there and says so (``cut``); one that cannot keep
+any — an offset deeper than the pages reach — is a ReadLimitError. An exact sort
+(``sort_by``) needs every match: it keeps them all, within the pages alone, and past
+them is a ReadLimitError too. The simplest correct choice: sort keys live inside the
+``doc`` JSON, so a projected first pass could not read them, and an index per sort key
+would cost a write per index on every run's finish; 64 MB of threads is tens of
+thousands of ordinary ones.
 """
 
 from __future__ import annotations
