@@ -538,8 +538,15 @@ class DynamoDBRunStore:
                 ":rid": codec.s(run_id),
             },
         }
-        for item in query_items(self._client, max_pages=self._bound.pages, **query):
-            return codec.item_to_run(item)
+        # Only the match is transferred, so this may read as many pages as a count.
+        try:
+            for item in query_items(self._client, max_pages=self._bound.count_pages, **query):
+                return codec.item_to_run(item)
+        except ReadLimitError as exc:
+            raise ReadLimitError(
+                f"finding run {run_id} would read more than the {self._bound.count_pages} MB"
+                " of this thread's runs one request reads: list the thread's runs instead"
+            ) from exc
         return None
 
 

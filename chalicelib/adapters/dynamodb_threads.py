@@ -208,7 +208,13 @@ class DynamoDBThreadStore:
         if predicate is None:
             return query_count(self._client, max_pages=self._bound.count_pages, **kwargs)
         items = query_items(self._client, max_pages=self._bound.pages, **kwargs)
-        return sum(1 for item in items if self._live_match(item, predicate, now, decode=True))
+        try:
+            return sum(1 for item in items if self._live_match(item, predicate, now, decode=True))
+        except ReadLimitError as exc:
+            raise ReadLimitError(
+                f"a filtered count reads every thread, and there are more than the"
+                f" {self._bound.pages} MB one request reads: count without a filter"
+            ) from exc
 
     def _live_query(self, principal: Principal, now: datetime) -> dict[str, Any]:
         # expires_at is epoch seconds: an item is live while expires_at > now.

@@ -152,7 +152,7 @@ def test_pages_stop_at_the_page_bound_and_what_lies_beyond_is_a_4xx(
         assert status == 422 and advice in answer["detail"], answer
         assert len(reads.pages) == 2
     status, answer, _ = call(client, api_key, "POST", "/threads/count", {"metadata": {"n": 1}})
-    assert status == 422 and set(answer) == {"detail"}
+    assert status == 422 and "count without a filter" in answer["detail"], answer
     assert call(client, api_key, "POST", "/threads/count", {})[1] == 7  # COUNT pages: 8×
 
     # Within the bound nothing changes: a sort over two pages' worth is exact.
