@@ -302,6 +302,7 @@ class Container:
                 kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
                 max_backoff_seconds=s.RETRY_MAX_BACKOFF_SECONDS,
+                heartbeat_seconds=s.HEARTBEAT_SECONDS,
             ),
         )
 

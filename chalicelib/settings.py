@@ -61,6 +61,9 @@ class Settings(BaseModel):
     RUN_DEADLINE_MARGIN_SECONDS: float = Field(default=15.0, ge=1)
     MAX_FIRE_LATENESS_SECONDS: int = Field(default=900, ge=60)
     RUNNING_GRACE_SECONDS: int = Field(default=120, ge=0)
+    HEARTBEAT_SECONDS: float = Field(default=30.0, ge=0, le=300)
+    """A running run's heartbeat period (its spend so far, and proof its trigger lives); the
+    reconciler ends a run 3 missed heartbeats after its last one. 0 turns heartbeats off."""
     RECONCILE_INTERVAL_SECONDS: int = Field(default=300, ge=10)
     """The local stack's reconciler period (in AWS, app.py's rule runs it every 5 minutes)."""
     AUTO_PAUSE_ON_BUDGET_EXCEEDED: bool = True

@@ -114,6 +114,7 @@ from chalicelib.domain.ports import (
     RunInvoker,
     Webhooks,
 )
+from chalicelib.services.heartbeat import Heartbeat, stuck_after
 
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
@@ -125,6 +126,7 @@ log = logging.getLogger(__name__)
 
 RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
 UNWIND_SECONDS = 1.0
+ENDED_ELSEWHERE = "already ended by the reconciler (its record stands)"
 STOP_GRACE_SECONDS = 0.5
 """How long a run waits for its overrunning agent threads to stop (see ``agents.base``)."""
 
@@ -182,6 +184,8 @@ class RunSettings:
     auto_pause_on_budget_exceeded: bool
     max_backoff_seconds: float = 60.0
     """The longest backoff between two attempts of a model call (``RetryPolicy``)."""
+    heartbeat_seconds: float = 0.0
+    """``HEARTBEAT_SECONDS``: the running run's heartbeat period; 0 writes none."""
 
 
 @dataclass(frozen=True)
@@ -298,17 +302,21 @@ class RunExecutor:
                 return self._skip(schedule, event, now, skip)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
         budget_seconds, cut_by_lambda = self._deadline_seconds(schedule, remaining_ms, started_mono)
-        stuck_after = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
+        # Nothing alive runs the agent after deadline + grace: the overlap marker lasts
+        # that long. The run is taken for dead earlier if its heartbeats stop.
+        latest = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
-        ).model_copy(update={"stuck_after": stuck_after})
+        ).model_copy(
+            update={"stuck_after": stuck_after(now, self.settings.heartbeat_seconds, latest)}
+        )
         enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         outcome = self._runs.claim(
             ClaimRequest(
                 schedule=schedule,
                 run=run,
                 new_thread=thread,
-                running_until=stuck_after,
+                running_until=latest,
                 enforce_no_overlap=enforce,
             )
         )
@@ -324,7 +332,7 @@ class RunExecutor:
         if outcome is ClaimOutcome.OVERLAP:
             return self._skip(schedule, event, now, SkipReason.OVERLAP)
         limit = _Limit(budget_seconds, cut_by_lambda, self.settings.deadline_margin_seconds)
-        return self._run(schedule, run, thread, started_mono + budget_seconds, limit)
+        return self._run(schedule, run, thread, started_mono + budget_seconds, limit, latest)
 
     # --- check ------------------------------------------------------------------------------
 
@@ -377,6 +385,7 @@ class RunExecutor:
         new_thread: Thread | None,
         deadline: float,
         limit: _Limit,
+        latest: datetime,
     ) -> RunSummary:
         thread = new_thread
         if thread is None and schedule.thread_id is not None:
@@ -386,7 +395,7 @@ class RunExecutor:
         )
         attempts = AttemptLog()
         status, result, error, values, used = self._invoke(
-            schedule, run, thread, meter, deadline, limit, attempts=attempts
+            schedule, run, thread, meter, deadline, limit, attempts=attempts, latest=latest
         )
         now = self._clock.now()
         usage = meter.usage()
@@ -426,7 +435,7 @@ class RunExecutor:
                 delete_thread = thread.thread_id
             else:
                 new_state = self._thread_after(schedule, thread, values, status, now)
-        self._runs.finish(
+        recorded = self._runs.finish(
             FinishRequest(
                 schedule=schedule,
                 run=finished,
@@ -437,6 +446,25 @@ class RunExecutor:
                 failure_streak=streak,
             )
         )
+        if not recorded:
+            # The reconciler ended the run first (its heartbeats stopped reaching DynamoDB
+            # for several intervals): its record stands, counted once; nothing is announced.
+            log.warning(
+                "run %s (schedule %s) ended %s, but it had already been ended by the "
+                "reconciler; that record stands",
+                run.run_id,
+                schedule.id,
+                status,
+            )
+            return RunSummary(
+                status,
+                schedule.id,
+                run.scheduled_time.isoformat(),
+                run_id=run.run_id,
+                reason=ENDED_ELSEWHERE,
+                cost_usd=str(usage.cost_usd),
+                total_tokens=usage.total_tokens,
+            )
         if pause is not None:
             self._disable_entries(schedule)
         if schedule.webhook:
@@ -510,6 +538,7 @@ class RunExecutor:
         limit: _Limit,
         *,
         attempts: AttemptLog | None = None,
+        latest: datetime | None = None,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -547,9 +576,22 @@ class RunExecutor:
             except BaseException as exc:
                 box["error"] = exc
 
+        heartbeat = Heartbeat(
+            runs=self._runs,
+            run=run,
+            meter=meter,
+            clock=self._clock,
+            interval=self.settings.heartbeat_seconds,
+            latest=latest or run.stuck_after or self._clock.now(),
+            on_ended=ctx.cancel,
+        )
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
-        worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
+        heartbeat.start()
+        try:
+            worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
+        finally:
+            heartbeat.stop()
         overran = worker.is_alive()
         # The run is over for the agent: no model call may start from here, and every
         # thread of the run that is still going is stopped.

@@ -52,7 +52,7 @@ def crash_the_finish(container: Any) -> Any:
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_a_stuck_run_is_ended_as_timeout_and_counted(
+def test_a_stuck_run_is_ended_as_error_and_counted(
     container: Any, clock: Any, keep: bool
 ) -> None:
     sched = make(container, on_run_completed=OnRunCompleted.KEEP if keep else OnRunCompleted.DELETE)
@@ -68,15 +68,18 @@ def test_a_stuck_run_is_ended_as_timeout_and_counted(
     assert container.schedule_store.get(ALICE, sched.id).running is not None
     assert len(container.thread_store.list_for_user(ALICE)) == 1
 
-    # Before its deadline (600 s) + grace (120 s) the run is left alone…
-    clock.set(NINE + timedelta(minutes=5))
+    # Until 3 heartbeat intervals (3 x 30 s) after its claim without a heartbeat, the
+    # run is left alone…
+    clock.set(NINE + timedelta(seconds=90))
     assert container.reconciler.run().stuck_runs_ended == 0
-    # … after it, it is ended through the finish transaction.
-    clock.set(NINE + timedelta(minutes=13))
+    # … after them — long before its deadline (600 s) + grace (120 s) — it is ended
+    # through the finish transaction.
+    clock.set(NINE + timedelta(seconds=92))
     report = container.reconciler.run()
     assert report.stuck_runs_ended == 1 and report.errors == []
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
-    assert ended.status.value == "timeout"
+    assert ended.status.value == "error"
+    assert "stopped reporting" in (ended.error_message or "")
     assert "reconciler" in (ended.error_message or "")
     after = container.schedule_store.get(ALICE, sched.id)
     assert (after.total_runs, after.failed_runs, after.running) == (1, 1, None)
@@ -102,7 +105,7 @@ def test_a_stuck_run_of_a_deleted_schedule_is_still_ended(container: Any, clock:
     clock.set(NINE + timedelta(minutes=13))
     assert container.reconciler.run().stuck_runs_ended == 1
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
-    assert ended.status.value == "timeout"
+    assert ended.status.value == "error"
     assert container.thread_store.list_for_user(ALICE) == []
 
 
