@@ -412,6 +412,7 @@ class RunExecutor:
                 "error_message": clip_text(error, MAX_ERROR_BYTES),
                 "completed_at": now,
                 "updated_at": now,
+                "stuck_after": None,
                 "usage": usage,
                 "model_used": model,
                 "provider": provider,

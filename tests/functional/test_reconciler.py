@@ -52,9 +52,7 @@ def crash_the_finish(container: Any) -> Any:
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_a_stuck_run_is_ended_as_error_and_counted(
-    container: Any, clock: Any, keep: bool
-) -> None:
+def test_a_stuck_run_is_ended_as_error_and_counted(container: Any, clock: Any, keep: bool) -> None:
     sched = make(container, on_run_completed=OnRunCompleted.KEEP if keep else OnRunCompleted.DELETE)
     clock.set(NINE + timedelta(seconds=1))
     restore = crash_the_finish(container)
