@@ -15,7 +15,10 @@
    timeout's message names which of the two cut the run. The agent runs in a worker
    thread; the executor waits until the deadline (plus one second for a call to
    unwind), so the handler always returns before Lambda's own timeout and records
-   ``timeout`` within deadline + 2 s. Then the run is *over* for the agent: its
+   ``timeout`` within deadline + 2 s. While it waits, a heartbeat thread writes the
+   run's spend so far and moves its ``stuck_after`` every ``HEARTBEAT_SECONDS`` (see
+   ``services.heartbeat``): a trigger that dies mid-run is ended by the reconciler a
+   few intervals later, with that spend. Then the run is *over* for the agent: its
    context refuses every further model call, and the worker and any thread the agent
    started for the run (``ctx.start_thread``) are stopped — a ``RunCancelled`` is
    raised in them, repeatedly for up to ``STOP_GRACE_SECONDS`` — so nothing of a
@@ -40,7 +43,10 @@
    system pause of any reason, the webhook also receives ``schedule.paused``. Every
    delivery is signed with the schedule's secret (see ``services.webhooks``).
 
-Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
+Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call; a run
+longer than ``HEARTBEAT_SECONDS`` adds one UpdateItem per interval (its heartbeat). If
+the finish finds the run already ended (the reconciler took the trigger for dead), that
+record stands: nothing is announced and the trigger only logs it.
 """
 
 from __future__ import annotations
