@@ -10,6 +10,9 @@ Sections (each can be run alone: ``python -m bench coldstart trigger dispatcher 
   DynamoDB calls per run;
 * ``dispatcher`` — the local stack's dispatcher: lateness of ≥ 100 real fires at a
   minute boundary (delivery and run start, relative to the scheduled time);
+* ``spend``      — the budget meter's overhead per model call without and with monthly
+  caps, and the AWS bill per million runs from the calls a run makes (list prices in
+  ``bench/aws_prices.json``);
 * ``sdk``        — the official ``langgraph_sdk``'s create + search + delete cycle
   against the local stack and, when ``make bench-peer`` installed it, against the
   official LangGraph dev server on the same machine, in the same run.
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, dispatcher, package_size, sdk_cycle, trigger
+from bench import coldstart, dispatcher, package_size, sdk_cycle, spend, trigger
 
 SECTIONS = {
     "coldstart": coldstart.run,
     "package": package_size.run,
     "trigger": trigger.run,
     "dispatcher": dispatcher.run,
+    "spend": spend.run,
     "sdk": sdk_cycle.run,
 }
 

@@ -4,6 +4,13 @@
     list-keys --tenant T                                  key ids, owners, state
     revoke-key --tenant T --key-id ID                     revoke (effective within
                                                           API_KEY_CACHE_SECONDS)
+    set-cap --tenant T [--user U] (--monthly-usd X | --unlimited | --clear)
+                                                          override the monthly spend
+                                                          cap of a tenant or one user
+                                                          (--clear: back to the default)
+    show-caps --tenant T [--user U]                       defaults, overrides, and
+                                                          (with --user) the caps in
+                                                          force and this month's use
     bootstrap                                             create the table and the
                                                           schedule group if missing
     failed-fires --stage S [--json]                       what sits in the Scheduler's
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib import observability
@@ -43,6 +51,16 @@ def main(argv: Sequence[str] | None = None, deps: Container | None = None) -> in
     revoke = commands.add_parser("revoke-key", help="revoke a key by its id")
     revoke.add_argument("--tenant", required=True)
     revoke.add_argument("--key-id", required=True)
+    cap = commands.add_parser("set-cap", help="override a tenant's or a user's monthly cap")
+    cap.add_argument("--tenant", required=True)
+    cap.add_argument("--user", help="the user's cap (default: the tenant's)")
+    value = cap.add_mutually_exclusive_group(required=True)
+    value.add_argument("--monthly-usd", type=_usd, help="the cap in USD per UTC month")
+    value.add_argument("--unlimited", action="store_true", help="no cap, whatever the default")
+    value.add_argument("--clear", action="store_true", help="remove the override")
+    show = commands.add_parser("show-caps", help="monthly caps of a tenant (and a user)")
+    show.add_argument("--tenant", required=True)
+    show.add_argument("--user")
     commands.add_parser("bootstrap", help="create the table and schedule group if missing")
     for name, text in (
         ("failed-fires", "list the fires in the two failure queues"),
@@ -87,6 +105,10 @@ def _run(args: argparse.Namespace, deps: Container | None) -> int:
                 print(f"no active key {args.key_id} for tenant {args.tenant}", file=sys.stderr)
                 return 1
             print(f"revoked {args.key_id}")
+        elif args.command == "set-cap":
+            _set_cap(c, args)
+        elif args.command == "show-caps":
+            _show_caps(c, args)
         elif args.command == "bootstrap":
             from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
 
@@ -99,6 +121,61 @@ def _run(args: argparse.Namespace, deps: Container | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError("a cap is a number of USD ≥ 0")
+    return value
+
+
+def _set_cap(c: Container, args: argparse.Namespace) -> None:
+    from chalicelib.domain.caps import CapOverride, CapScope
+    from chalicelib.services.auth import check_identifier
+
+    check_identifier("tenant", args.tenant)
+    if args.user:
+        check_identifier("user", args.user)
+    who = f"user {args.user} of tenant {args.tenant}" if args.user else f"tenant {args.tenant}"
+    if args.clear:
+        c.spend_store.clear_override(args.tenant, args.user)
+        print(f"{who}: override cleared (the deployment default applies)")
+        return
+    scope = CapScope.USER if args.user else CapScope.TENANT
+    usd = None if args.unlimited else args.monthly_usd
+    c.spend_store.set_override(CapOverride(scope, args.tenant, args.user, usd), c.clock.now())
+    print(f"{who}: monthly cap {'unlimited' if usd is None else f'${usd}'} (UTC months)")
+
+
+def _show_caps(c: Container, args: argparse.Namespace) -> None:
+    from chalicelib.domain.caps import month_of
+
+    defaults = c.cap_defaults
+    print(f"default user cap:   {_money(defaults.user_usd)}")
+    print(f"default tenant cap: {_money(defaults.tenant_usd)}")
+    for override in c.spend_store.list_overrides(args.tenant):
+        who = "tenant" if override.user_id is None else f"user {override.user_id}"
+        print(f"override {who}: {_money(override.monthly_usd)}")
+    if args.user:
+        month = month_of(c.clock.now())
+        caps = c.spend_store.caps_for(args.tenant, args.user, defaults)
+        for usage in c.spend_store.usage(caps, args.tenant, args.user, month):
+            print(
+                f"in force for {args.user}, {month}: {usage.cap.scope.value} cap "
+                f"${usage.cap.monthly_usd}, used ${usage.used_usd} "
+                f"(spent ${usage.spent_usd}), remaining ${usage.remaining_usd}"
+                + (", exhausted: fires are skipped" if usage.exhausted else "")
+            )
+        if not caps:
+            print(f"no cap in force for {args.user}")
+
+
+def _money(value: Decimal | None) -> str:
+    return "none" if value is None else f"${value}"
 
 
 def stage_container(stage: str) -> Container:

@@ -27,16 +27,20 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_spend import DynamoDBSpendStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
     from chalicelib.adapters.ssm_secrets import SecretReader
     from chalicelib.agents.registry import AgentCatalog, AgentFactory, AssistantRegistry
+    from chalicelib.domain.caps import Cap, CapDefaults
+    from chalicelib.domain.models import Principal
     from chalicelib.domain.ports import RunInvoker
     from chalicelib.services.auth import ApiKeyService
     from chalicelib.services.reconciler import Reconciler
     from chalicelib.services.runs import RunExecutor, RunService
     from chalicelib.services.schedules import ScheduleService
     from chalicelib.services.threads import ThreadService
+    from chalicelib.services.usage import UsageService
     from chalicelib.services.webhooks import WebhookSender
 
 
@@ -168,6 +172,19 @@ class Container:
         return DynamoDBThreadStore(self.dynamodb, self.settings.TABLE_NAME, self.clock)
 
     @functools.cached_property
+    def spend_store(self) -> DynamoDBSpendStore:
+        from chalicelib.adapters.dynamodb_spend import DynamoDBSpendStore
+
+        return DynamoDBSpendStore(self.dynamodb, self.settings.TABLE_NAME)
+
+    @property
+    def cap_defaults(self) -> CapDefaults:
+        from chalicelib.domain.caps import CapDefaults
+
+        s = self.settings
+        return CapDefaults(user_usd=s.MONTHLY_CAP_USER_USD, tenant_usd=s.MONTHLY_CAP_TENANT_USD)
+
+    @functools.cached_property
     def key_store(self) -> DynamoDBApiKeyStore:
         from chalicelib.adapters.dynamodb_keys import DynamoDBApiKeyStore
 
@@ -256,7 +273,12 @@ class Container:
             assistants=self.assistants,
             default_assistant=s.DEFAULT_ASSISTANT,
             threads=self.thread_store,
+            caps_for=self._caps_for,
+            caps_cache_seconds=s.CAPS_CACHE_SECONDS,
         )
+
+    def _caps_for(self, principal: Principal) -> tuple[Cap, ...]:
+        return self.spend_store.caps_for(principal.tenant_id, principal.user_id, self.cap_defaults)
 
     @functools.cached_property
     def api_keys(self) -> ApiKeyService:
@@ -302,8 +324,10 @@ class Container:
                 kept_thread_ttl_hours=s.KEPT_THREAD_TTL_HOURS,
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
                 max_backoff_seconds=s.RETRY_MAX_BACKOFF_SECONDS,
+                caps=self.cap_defaults,
                 heartbeat_seconds=s.HEARTBEAT_SECONDS,
             ),
+            spend=self.spend_store,
         )
 
     def trigger_handler(self, event: Any, remaining_ms: Any) -> Any:
@@ -333,6 +357,18 @@ class Container:
             runs=self.run_store,
             invoker=lambda: self.invoker,
             clock=self.clock,
+        )
+
+    @functools.cached_property
+    def usage_service(self) -> UsageService:
+        from chalicelib.services.usage import UsageService
+
+        s = self.settings
+        return UsageService(
+            spend=self.spend_store,
+            clock=self.clock,
+            caps=self.schedule_service.caps,
+            max_budget_usd=s.SCHEDULE_MAX_BUDGET_USD,
         )
 
     @functools.cached_property

@@ -15,7 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.domain.errors import ConfigurationError
 
@@ -67,6 +74,12 @@ class Settings(BaseModel):
     RECONCILE_INTERVAL_SECONDS: int = Field(default=300, ge=10)
     """The local stack's reconciler period (in AWS, app.py's rule runs it every 5 minutes)."""
     AUTO_PAUSE_ON_BUDGET_EXCEEDED: bool = True
+    # Monthly spend caps (UTC months), deployment defaults; empty = no cap. Operators
+    # override them per tenant and per user (``python -m chalicelib.admin set-cap``).
+    MONTHLY_CAP_USER_USD: Decimal | None = Field(default=None, ge=0)
+    MONTHLY_CAP_TENANT_USD: Decimal | None = Field(default=None, ge=0)
+    CAPS_CACHE_SECONDS: float = Field(default=60.0, ge=0)
+    """How long the API reuses a user's caps (usage answers, create/update warnings)."""
 
     # Failure policy (a schedule's own fields override the first three).
     RETRY_MAX_ATTEMPTS_PER_CALL: int = Field(default=3, ge=1, le=10)
@@ -117,6 +130,11 @@ class Settings(BaseModel):
                 "SCHEDULE_DEFAULT_TIMEOUT_SECONDS exceeds SCHEDULE_MAX_TIMEOUT_SECONDS"
             )
         return self
+
+    @field_validator("MONTHLY_CAP_USER_USD", "MONTHLY_CAP_TENANT_USD", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def default_budget_usd(self) -> Decimal:

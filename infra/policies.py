@@ -158,7 +158,7 @@ def function_policy(stage: str, function: str, assistants_file: Path) -> dict[st
             _table(
                 "Table",
                 stage,
-                ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"],
+                ["BatchGetItem", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"],
             ),
             _schedules(stage, ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"]),
             _pass_scheduler_role(),

@@ -104,6 +104,20 @@ def parameters(stage: str) -> dict[str, Any]:
             "Description": "Concurrent runs the trigger may use (reserved, so runs cannot "
             "starve the API); 0 = no reservation (accounts with a small quota).",
         },
+        "MonthlyCapUserUsd": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Default monthly spend cap per user in USD (UTC months); empty = "
+            "none. Operators override it per user with python -m chalicelib.admin set-cap.",
+            "AllowedPattern": "^$|^[0-9]{1,9}(\\.[0-9]{1,6})?$",
+        },
+        "MonthlyCapTenantUsd": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Default monthly spend cap per tenant in USD (UTC months); empty "
+            "= none. Operators override it per tenant with python -m chalicelib.admin set-cap.",
+            "AllowedPattern": "^$|^[0-9]{1,9}(\\.[0-9]{1,6})?$",
+        },
         "LogRetentionDays": {
             "Type": "Number",
             "Default": 30,
@@ -124,6 +138,8 @@ def environment(stage: str) -> dict[str, Any]:
         "SCHEDULER_DLQ_ARN": {"Fn::GetAtt": ["SchedulerDeadLetterQueue", "Arn"]},
         "DEFAULT_ASSISTANT": {"Ref": "DefaultAssistant"},
         "OPENAI_API_KEY_PARAMETER": {"Ref": OPENAI_KEY_PARAMETER},
+        "MONTHLY_CAP_USER_USD": {"Ref": "MonthlyCapUserUsd"},
+        "MONTHLY_CAP_TENANT_USD": {"Ref": "MonthlyCapTenantUsd"},
         # Powertools' Tracer: X-Ray subsegments with the schedule and run ids as annotations.
         "TRACING": "true",
     }

@@ -9,6 +9,7 @@ endpoint would.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -204,3 +205,28 @@ def langgraph_assistant(graph: str) -> dict[str, Any]:
         "model": "demo-1",
         "max_tokens": 64,
     }
+
+
+@contextmanager
+def item_atomic_dynamodb(client: Any) -> Iterator[None]:
+    """Serialise moto's request handling, as DynamoDB serialises the writes to one item.
+
+    moto evaluates a condition and applies the update without a lock, so two threads
+    could both pass a check DynamoDB would have serialised; the code under test is
+    unchanged, only the fake gets the real service's per-item atomicity.
+    """
+    lock = threading.RLock()
+
+    def before(**_: Any) -> None:
+        lock.acquire()
+
+    def after(**_: Any) -> None:
+        lock.release()
+
+    client.meta.events.register("before-call.dynamodb.*", before, unique_id="atomic-before")
+    client.meta.events.register("after-call.dynamodb.*", after, unique_id="atomic-after")
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*", unique_id="atomic-before")
+        client.meta.events.unregister("after-call.dynamodb.*", unique_id="atomic-after")

@@ -10,11 +10,12 @@
 
 **Finish** (one ``TransactWriteItems``): the terminal run record (only from
 ``running``), the schedule's counters (``consecutive_failures`` added to or reset in the
-same update) / ``last_run_at`` / running marker and any system pause, and the thread
-(deleted, or its new state written). Counters and history therefore always agree. If
-the schedule was deleted mid-run, the run and thread are still finished without it.
-``last_run_at`` never moves backwards: when overlapping runs finish out of order, the
-older one is counted without touching it.
+same update) / ``last_run_at`` / running marker and any system pause, the thread
+(deleted, or its new state written) and the owner's daily usage rollup
+(``dynamodb_spend``; a skip's transaction adds it too). Counters, history and usage
+therefore always agree. If the schedule was deleted mid-run, the run and thread are
+still finished without it. ``last_run_at`` never moves backwards: when overlapping runs
+finish out of order, the older one is counted without touching it.
 
 **Reads are owner-scoped by key.** A run's partition is (tenant, user, schedule) and
 its thread index entry is (tenant, user, thread); every read takes the caller's
@@ -24,6 +25,7 @@ not read-then-filtered.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ from chalicelib.adapters.dynamodb_codec import (
     query_items,
     transact,
 )
+from chalicelib.adapters.dynamodb_spend import rollup_update
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
 from chalicelib.domain.models import Principal, Run, Schedule, Usage
@@ -153,6 +156,7 @@ class DynamoDBRunStore:
                             "ExpressionAttributeValues": {":one": codec.n(1)},
                         }
                     },
+                    rollup_update(self._table, run),
                 ],
             )
         except TransactionCancelled:
@@ -173,7 +177,8 @@ class DynamoDBRunStore:
         if request.schedule is None:
             return self._finish_alone(request)
         run_item = self._terminal_put(request.run)
-        thread_items = self._thread_items(request)
+        # The usage rollup rides with the thread items: in every finish transaction.
+        thread_items = [*self._thread_items(request), rollup_update(self._table, request.run)]
         try:
             transact(self._client, [run_item, self._schedule_update(request), *thread_items])
             return True
@@ -341,7 +346,14 @@ class DynamoDBRunStore:
 
     def _finish_alone(self, request: FinishRequest) -> bool:
         try:
-            transact(self._client, [self._terminal_put(request.run), *self._thread_items(request)])
+            transact(
+                self._client,
+                [
+                    self._terminal_put(request.run),
+                    *self._thread_items(request),
+                    rollup_update(self._table, request.run),
+                ],
+            )
         except TransactionCancelled:
             return False  # already finished
         return True
@@ -409,8 +421,10 @@ class DynamoDBRunStore:
         scheduled_time: datetime,
         trigger: RunTrigger,
         run_id: str,
-    ) -> tuple[Schedule | None, Run | None]:
-        """The schedule and any existing run of this fire, in one consistent BatchGetItem.
+        extra_keys: Sequence[dict[str, Any]] = (),
+    ) -> tuple[Schedule | None, Run | None, list[dict[str, Any]]]:
+        """The schedule and any existing run of this fire, in one consistent BatchGetItem,
+        with the items of ``extra_keys`` (the owner's cap overrides: free in calls).
 
         A redelivered fire is recognised here with a single read instead of a failed
         claim transaction (which would cost write capacity on three items).
@@ -424,7 +438,10 @@ class DynamoDBRunStore:
             "sk": codec.s(codec.run_sort_key(scheduled_time, trigger, run_id)),
         }
         request: dict[str, Any] = {
-            self._table: {"Keys": [schedule_key, run_key], "ConsistentRead": True}
+            self._table: {
+                "Keys": [schedule_key, run_key, *extra_keys],
+                "ConsistentRead": True,
+            }
         }
         found: list[dict[str, Any]] = []
         for _ in range(5):
@@ -438,7 +455,8 @@ class DynamoDBRunStore:
             None,
         )
         run = next((codec.item_to_run(i) for i in found if codec.get_s(i, "type") == "run"), None)
-        return schedule, run
+        extras = [i for i in found if codec.get_s(i, "type") not in ("schedule", "run")]
+        return schedule, run, extras
 
     def _page(self, query: dict[str, Any], *, offset: int, limit: int) -> list[Run]:
         wanted = offset + limit

@@ -148,6 +148,20 @@ class OutputBoundExceeded(BudgetExceeded):
     """
 
 
+class CapExceeded(BudgetExceeded):
+    """The next model call does not fit in what is left of a monthly cap (``scope`` is
+    ``user`` or ``tenant``). The run ends ``budget_exceeded``, without a pause: later fires
+    of the month are skipped (``monthly_cap``) instead."""
+
+    def __init__(self, scope: str, monthly_usd: Decimal, used_usd: Decimal, amount: Decimal):
+        super().__init__(
+            f"monthly {scope} cap of ${monthly_usd} reached: ${used_usd:.6f} spent or held "
+            f"this month (UTC), the next call may cost up to ${amount:.6f}"
+        )
+        self.scope = scope
+        self.monthly_usd = monthly_usd
+
+
 class SpendGuard(Protocol):
     """Spend limits above the run (monthly caps), consulted by :class:`BudgetMeter`.
 

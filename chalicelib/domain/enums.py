@@ -95,6 +95,8 @@ class SkipReason(StrEnum):
     """The fire time is not one the schedule's cron produces (an outdated EventBridge entry)."""
     LATE = "late"
     """Delivered later than the maximum lateness after its fire time."""
+    MONTHLY_CAP = "monthly_cap"
+    """The owner's (user or tenant) monthly spend cap is exhausted for this UTC month."""
 
 
 class FireOutcome(StrEnum):

@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,7 @@ from chalicelib.agents.base import (
     AttemptLog,
     BudgetExceeded,
     BudgetMeter,
+    CapExceeded,
     DeadlineExceeded,
     ModelPrice,
     ProviderError,
@@ -80,6 +81,7 @@ from chalicelib.agents.base import (
     stop_threads,
 )
 from chalicelib.domain import cron
+from chalicelib.domain.caps import Cap, CapDefaults, month_of
 from chalicelib.domain.enums import (
     FireOutcome,
     OnRunCompleted,
@@ -125,6 +127,7 @@ from chalicelib.services.heartbeat import Heartbeat, stuck_after
 if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_runs import DynamoDBRunStore
     from chalicelib.adapters.dynamodb_schedules import DynamoDBScheduleStore
+    from chalicelib.adapters.dynamodb_spend import DynamoDBSpendGuard, DynamoDBSpendStore
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.services.schedules import SchedulerSync
 
@@ -190,6 +193,8 @@ class RunSettings:
     auto_pause_on_budget_exceeded: bool
     max_backoff_seconds: float = 60.0
     """The longest backoff between two attempts of a model call (``RetryPolicy``)."""
+    caps: CapDefaults = field(default_factory=CapDefaults)
+    """Deployment-wide monthly caps (operators override them per tenant and user)."""
     heartbeat_seconds: float = 0.0
     """``HEARTBEAT_SECONDS``: the running run's heartbeat period; 0 writes none."""
 
@@ -243,7 +248,9 @@ class RunExecutor:
         settings: RunSettings,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        spend: DynamoDBSpendStore | None = None,
     ) -> None:
+        self._spend = spend
         self._runs = runs
         self._threads = threads
         self._entries = entries
@@ -283,13 +290,19 @@ class RunExecutor:
     ) -> RunSummary:
         started_mono = self._monotonic()
         when = event.scheduled_time
-        schedule, existing = self._runs.load_fire(
+        # The owner's cap overrides ride in the fire's read: no call of their own.
+        schedule, existing, overrides = self._runs.load_fire(
             event.tenant_id,
             event.user_id,
             event.schedule_id,
             when,
             event.trigger,
             run_id_of(event),
+            extra_keys=(
+                ()
+                if self._spend is None
+                else self._spend.override_keys(event.tenant_id, event.user_id)
+            ),
         )
         if schedule is None:
             log.info("ignored fire of deleted schedule %s at %s", event.schedule_id, when)
@@ -306,6 +319,9 @@ class RunExecutor:
             skip = self._skip_reason(schedule, when, now)
             if skip is not None:
                 return self._skip(schedule, event, now, skip)
+        caps = self._caps(event, overrides)
+        if caps and self._cap_exhausted(event, caps, now):
+            return self._skip(schedule, event, now, SkipReason.MONTHLY_CAP)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
         budget_seconds, cut_by_lambda = self._deadline_seconds(schedule, remaining_ms, started_mono)
         # Nothing alive runs the agent after deadline + grace: the overlap marker lasts
@@ -338,9 +354,20 @@ class RunExecutor:
         if outcome is ClaimOutcome.OVERLAP:
             return self._skip(schedule, event, now, SkipReason.OVERLAP)
         limit = _Limit(budget_seconds, cut_by_lambda, self.settings.deadline_margin_seconds)
-        return self._run(schedule, run, thread, started_mono + budget_seconds, limit, latest)
+        return self._run(schedule, run, thread, started_mono + budget_seconds, limit, latest, caps)
 
     # --- check ------------------------------------------------------------------------------
+
+    def _caps(self, event: TriggerEvent, overrides: list[dict[str, Any]]) -> tuple[Cap, ...]:
+        if self._spend is None:
+            return ()
+        return self._spend.caps_from(overrides, event.tenant_id, event.user_id, self.settings.caps)
+
+    def _cap_exhausted(self, event: TriggerEvent, caps: tuple[Cap, ...], now: datetime) -> bool:
+        """One read of the month counters, only when a cap is in force."""
+        assert self._spend is not None
+        usage = self._spend.usage(caps, event.tenant_id, event.user_id, month_of(now))
+        return any(u.exhausted for u in usage)
 
     def _skip_reason(self, schedule: Schedule, when: datetime, now: datetime) -> SkipReason | None:
         if schedule.status is ScheduleStatus.PAUSED:
@@ -392,12 +419,17 @@ class RunExecutor:
         deadline: float,
         limit: _Limit,
         latest: datetime,
+        caps: tuple[Cap, ...] = (),
     ) -> RunSummary:
         thread = new_thread
         if thread is None and schedule.thread_id is not None:
             thread = self._threads.find(schedule.tenant_id, schedule.user_id, schedule.thread_id)
+        guard: DynamoDBSpendGuard | None = None
+        if caps and self._spend is not None:
+            guard = self._spend.guard(caps, schedule.tenant_id, schedule.user_id, run.created_at)
         meter = BudgetMeter(
-            limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd)
+            limit_usd=min(schedule.max_budget_per_run_usd, self.settings.max_budget_usd),
+            guard=guard,
         )
         attempts = AttemptLog()
         status, result, error, values, used = self._invoke(
@@ -427,10 +459,17 @@ class RunExecutor:
                 "failed_attempts": list(attempts.failed),
             }
         )
+        # A monthly cap stops the run without pausing the schedule: the month's later
+        # fires are skipped (``monthly_cap``) and the schedule runs again next month.
+        capped = guard is not None and guard.refused
         pause: PauseReason | None = None
         if meter.overrun is not None:
             pause = PauseReason.BUDGET_OVERRUN  # whatever AUTO_PAUSE_ON_BUDGET_EXCEEDED says
-        elif status is RunStatus.BUDGET_EXCEEDED and self.settings.auto_pause_on_budget_exceeded:
+        elif (
+            status is RunStatus.BUDGET_EXCEEDED
+            and self.settings.auto_pause_on_budget_exceeded
+            and not capped
+        ):
             pause = PauseReason.BUDGET_EXCEEDED
         streak, failures = failure_streak(schedule, status)
         if pause is None and _pauses_after_failures(schedule, failures):
@@ -638,6 +677,8 @@ class RunExecutor:
                 message = f"{limit.message(schedule)}; last error: {failure.__cause__}"
                 return RunStatus.TIMEOUT, None, message, None, used
             return timeout
+        if isinstance(failure, CapExceeded):
+            return RunStatus.BUDGET_EXCEEDED, None, str(failure), None, used
         if isinstance(failure, BudgetExceeded):
             message = f"budget of ${meter.limit_usd} per run exhausted: {failure}"
             return RunStatus.BUDGET_EXCEEDED, None, message, None, used

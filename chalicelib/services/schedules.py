@@ -70,9 +70,11 @@ import json
 import logging
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -122,6 +124,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.dynamodb_threads import DynamoDBThreadStore
     from chalicelib.adapters.eventbridge_scheduler import EventBridgeSchedulerGateway
     from chalicelib.agents.registry import Assistant, AssistantRegistry
+    from chalicelib.domain.caps import Cap
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +282,27 @@ class SchedulePage:
     total: int
 
 
+FORECAST_DAYS = 30
+CAPS_CACHE_ENTRIES = 10_000
+
+
+def count_fires(
+    expression: str,
+    timezone: str,
+    start: datetime,
+    end_time: datetime | None,
+    days: int = FORECAST_DAYS,
+) -> int:
+    """Fires in ``(start, start + days]``, cut at ``end_time``: the cron engine's own fire
+    times (EventBridge's DST rules)."""
+    end = start + timedelta(days=days)
+    if end_time is not None:
+        end = min(end, end_time)
+    if end <= start:
+        return 0
+    return sum(1 for _ in cron.parse(expression, timezone).fires_between(start, end))
+
+
 class ScheduleService:
     def __init__(
         self,
@@ -291,7 +315,15 @@ class ScheduleService:
         default_assistant: str,
         threads: DynamoDBThreadStore | None = None,
         id_factory: Callable[[], str] = new_id,
+        caps_for: Callable[[Principal], tuple[Cap, ...]] | None = None,
+        caps_cache_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._caps_for = caps_for
+        self._caps_seconds = caps_cache_seconds
+        self._caps_cache: dict[tuple[str, str], tuple[float, tuple[Cap, ...]]] = {}
+        self._caps_lock = threading.Lock()
+        self._monotonic = monotonic
         self._store = store
         self._scheduler = scheduler
         self._clock = clock
@@ -301,6 +333,44 @@ class ScheduleService:
         self._threads = threads
         self._new_id = id_factory
         self.sync = SchedulerSync(store=store, scheduler=scheduler, clock=clock)
+
+    # --- monthly caps ------------------------------------------------------------------------
+
+    def caps(self, principal: Principal) -> tuple[Cap, ...]:
+        """The caller's monthly caps in force, cached per container for ``caps_cache_seconds``
+        (one BatchGetItem on a miss; the trigger never uses this cache)."""
+        if self._caps_for is None:
+            return ()
+        key = (principal.tenant_id, principal.user_id)
+        now = self._monotonic()
+        with self._caps_lock:
+            hit = self._caps_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        caps = self._caps_for(principal)
+        with self._caps_lock:
+            if len(self._caps_cache) >= CAPS_CACHE_ENTRIES:
+                self._caps_cache.clear()
+            self._caps_cache[key] = (now + self._caps_seconds, caps)
+        return caps
+
+    def cap_warnings(self, principal: Principal, schedule: Schedule) -> list[str]:
+        """A warning per cap the schedule's 30-day worst case (fires × budget) exceeds."""
+        caps = self.caps(principal)
+        if not caps:
+            return []
+        budget = min(schedule.max_budget_per_run_usd, self.limits.max_budget_usd)
+        fires = count_fires(
+            schedule.cron_expression, schedule.timezone, self._clock.now(), schedule.end_time
+        )
+        worst = budget * fires
+        return [
+            f"the {FORECAST_DAYS}-day worst case of this schedule (${worst:.2f}: {fires} fires "
+            f"× ${budget} per run) exceeds your monthly {cap.scope.value} cap of "
+            f"${cap.monthly_usd}; runs stop when the cap is reached"
+            for cap in caps
+            if worst > cap.monthly_usd
+        ]
 
     # --- queries ---------------------------------------------------------------------------
 

@@ -426,3 +426,50 @@ def test_main_page_screenshot_and_accessibility(console: Any, new_user: Any) -> 
     console.open("#/new")
     expect(page.get_by_test_id("preview-description")).to_be_visible()
     assert serious() == []  # the form with its preview
+
+
+def test_spend_comes_from_the_usage_endpoint_with_the_caps(console: Any, new_user: Any) -> None:
+    from decimal import Decimal
+
+    from chalicelib.domain.caps import CapOverride, CapScope
+
+    user = new_user("capped")
+    container = user.stack.container
+    container.spend_store.set_override(
+        CapOverride(CapScope.USER, user.tenant, _user_id(user), Decimal(25)),
+        container.clock.now(),
+    )
+    sid = user.create(
+        name="Capped digest",
+        cron_expression="0 9 * * *",
+        task_query="Summarise",
+        task_context={"demo_model_calls": 2},
+        max_budget_per_run_usd=0.5,
+    )
+    user.run_now(sid)
+    status, usage = user.call("GET", "/api/v1/usage?group_by=schedule")
+    assert status == 200 and usage["caps"][0]["monthly_usd"] == 25
+    mtd = usage["month_to_date_usd"]
+    assert mtd > 0
+    console.sign_in(user.key)
+    page = console.page
+    expect(page.get_by_test_id("mtd")).not_to_have_text("$0.00")
+    expect(page.get_by_text("of the user monthly cap of $25.00")).to_be_visible()
+    expect(page.get_by_text("From the usage endpoint (days are UTC).")).to_be_visible()
+
+    # The form's preview forecasts at the budget typed; saving above the cap warns.
+    page.get_by_role("link", name="New schedule").click()
+    page.get_by_label("Name", exact=True).fill("Expensive")
+    page.get_by_label("Time zone").fill("UTC")
+    page.get_by_label("Budget per run (USD)").fill("5")
+    page.get_by_label("Cron expression").fill("0 9 * * *")
+    expect(page.get_by_test_id("preview-forecast")).to_have_text("30 fires · at most $150.00")
+    page.get_by_label("Task", exact=True).fill("Summarise")
+    page.get_by_role("button", name="Create schedule").click()
+    warned = page.locator(".notice.warning")
+    expect(warned).to_contain_text("Schedule created.")
+    expect(warned).to_contain_text("exceeds your monthly user cap of $25")
+
+
+def _user_id(user: Any) -> str:
+    return str(user.key).removeprefix("ac_console_").removesuffix("_key")

@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 from tests.helpers import SEED_BODY
 
 
@@ -93,6 +95,18 @@ def test_run_now_shows_a_completed_run_with_cost(stack: Any) -> None:
     manual = [r for r in runs if r["workflow_id"] == started["run_id"]]
     assert manual and manual[0]["status"] == "COMPLETED"
     assert manual[0]["total_cost_usd"] > 0 and manual[0]["model_used"] == "demo-1"
+    # The walk-through's usage and forecast, over HTTP.
+    status, preview = call(stack, "GET", f"/api/v1/schedules/{sid}/preview")
+    forecast = preview["forecast_30d"]
+    assert status == 200 and forecast["fires"] == 30 * 24 * 60
+    assert forecast["expected_cost_usd"] == pytest.approx(
+        manual[0]["total_cost_usd"] * forecast["fires"], rel=1e-3
+    )
+    status, usage = call(stack, "GET", "/api/v1/usage?group_by=schedule")
+    [mine] = [g for g in usage["groups"] if g["schedule_id"] == sid]
+    assert status == 200 and mine["runs"] == {"COMPLETED": 1}
+    assert mine["cost_usd"] == manual[0]["total_cost_usd"]
+    assert usage["month_to_date_usd"] >= mine["cost_usd"]
     call(stack, "DELETE", f"/api/v1/schedules/{sid}")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.admin import main
 from tests.helpers import JSONClient
 
@@ -42,3 +44,37 @@ def test_bootstrap_is_idempotent(container: Any, capsys: Any) -> None:
     assert main(["bootstrap"], container) == 0
     assert main(["bootstrap"], container) == 0
     assert "ready" in capsys.readouterr().out
+
+
+def test_monthly_cap_overrides(container: Any, capsys: Any) -> None:
+    from decimal import Decimal
+
+    from chalicelib.domain.caps import CapDefaults
+
+    run = ["set-cap", "--tenant", "acme"]
+    assert main([*run, "--monthly-usd", "500"], container) == 0
+    assert main([*run, "--user", "alice", "--monthly-usd", "25.5"], container) == 0
+    assert main([*run, "--user", "bob", "--unlimited"], container) == 0
+    assert "monthly cap unlimited" in capsys.readouterr().out
+    store = container.spend_store
+    [user, tenant] = store.caps_for("acme", "alice", CapDefaults(user_usd=Decimal(1)))
+    assert (user.scope.value, user.monthly_usd) == ("user", Decimal("25.5"))
+    assert (tenant.scope.value, tenant.monthly_usd) == ("tenant", Decimal(500))
+    # bob is unlimited whatever the default; carol gets the default.
+    [bob_tenant] = store.caps_for("acme", "bob", CapDefaults(user_usd=Decimal(1)))
+    assert bob_tenant.scope.value == "tenant"
+    carol = store.caps_for("acme", "carol", CapDefaults(user_usd=Decimal(1)))
+    assert [c.monthly_usd for c in carol] == [Decimal(1), Decimal(500)]
+
+    assert main(["show-caps", "--tenant", "acme", "--user", "alice"], container) == 0
+    shown = capsys.readouterr().out
+    assert "override tenant: $500" in shown and "override user alice: $25.5" in shown
+    assert "override user bob: none" in shown
+    assert "user cap $25.5, used $0" in shown and "remaining $25.5" in shown
+
+    assert main([*run, "--user", "alice", "--clear"], container) == 0
+    assert [c.scope.value for c in store.caps_for("acme", "alice", CapDefaults())] == ["tenant"]
+    assert main([*run, "--user", "a#b", "--monthly-usd", "1"], container) == 2
+    assert "user must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*run, "--monthly-usd", "-1"], container)

@@ -157,7 +157,14 @@ def test_a_failed_call_costs_what_was_billed(
     container: Any, provider: FakeProvider, clock: Any, reply: Reply, billed: bool
 ) -> None:
     provider.replies.append(reply)
-    sched = make(container, assistant="openai", max_budget_per_run_usd=Decimal("0.10"))
+    # One attempt per call: the booking of a single failed call is the point here
+    # (retries of the same failures are covered in test_failure_policy).
+    sched = make(
+        container,
+        assistant="openai",
+        max_budget_per_run_usd=Decimal("0.10"),
+        max_attempts_per_call=1,
+    )
     clock.set(NINE + timedelta(seconds=1))
     assert deliver(container, sched.id, NINE)["status"] == "error"
     [run] = history(container, sched.id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
@@ -32,6 +33,7 @@ from chalicelib.api.http import (
     quote,
 )
 from chalicelib.domain import errors
+from chalicelib.domain.enums import RunStatus
 
 if TYPE_CHECKING:
     from chalicelib.api.shannon import wire as wire_types
@@ -176,8 +178,17 @@ def create_schedule(principal: Principal, body: wire_types.ScheduleCreate) -> Re
         message="Schedule created successfully",
         next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
         webhook_secret=schedule.webhook_secret,
+        warnings=service.cap_warnings(principal, schedule) or None,
     )
-    return json_response(created.model_dump(mode="json"), 201)
+    return json_response(_without_empty_warnings(created), 201)
+
+
+def _without_empty_warnings(model: Any) -> dict[str, Any]:
+    """``warnings`` appears only when there is one (Shannon's clients never see it otherwise)."""
+    body: dict[str, Any] = model.model_dump(mode="json")
+    if not body.get("warnings"):
+        body.pop("warnings", None)
+    return body
 
 
 @route(
@@ -220,7 +231,17 @@ def list_schedules(principal: Principal, query: wire_types.ScheduleListQuery) ->
     tags=("preview",),
 )
 def preview_expression(body: wire_types.PreviewRequest) -> Response:
-    return _preview(body.cron_expression, body.timezone or "UTC", body.count or 5, None, None)
+    limits = container().schedule_service.limits
+    budget = (
+        limits.default_budget_usd
+        if body.max_budget_per_run_usd is None
+        else Decimal(repr(body.max_budget_per_run_usd))
+    )
+    if not 0 < budget <= limits.max_budget_usd:  # the same rule as create's
+        raise errors.BudgetOutOfRangeError(budget, limits.max_budget_usd)
+    return _preview(
+        body.cron_expression, body.timezone or "UTC", body.count or 5, None, None, budget, []
+    )
 
 
 @route(
@@ -257,8 +278,9 @@ def update_schedule(
         success=True,
         message="Schedule updated successfully",
         next_run_at=wire.local(service.next_run_at(schedule), schedule.timezone),
+        warnings=service.cap_warnings(principal, schedule) or None,
     )
-    return json_response(updated.model_dump(mode="json"))
+    return json_response(_without_empty_warnings(updated))
 
 
 @route(
@@ -358,13 +380,19 @@ def list_runs(principal: Principal, schedule_id: str, query: wire_types.RunListQ
 def preview_schedule(
     principal: Principal, schedule_id: str, query: wire_types.PreviewQuery
 ) -> Response:
-    schedule = container().schedule_service.get(principal, schedule_id)
+    from chalicelib.services.usage import HISTORY_RUNS
+
+    schedule, history = container().run_service.history(
+        principal, schedule_id, offset=0, limit=HISTORY_RUNS
+    )
     return _preview(
         schedule.cron_expression,
         schedule.timezone,
         query.count,
         schedule.id,
         schedule.end_time,
+        schedule.max_budget_per_run_usd,
+        history,
         schedule,
     )
 
@@ -391,12 +419,80 @@ def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
     return json_response(started.model_dump(mode="json"), 202)
 
 
+@route(
+    "/usage",
+    "GET",
+    summary="agentcron: the caller's spend, tokens and runs by status; month to date; caps",
+    query="UsageQuery",
+    responses={200: "Usage"},
+    errors=COMMON,
+    tags=("usage",),
+)
+def usage(principal: Principal, query: wire_types.UsageQuery) -> Response:
+    wire = _wire()
+    service = container().usage_service
+    first, last = service.window(query.from_, query.to, query.days)
+    report = service.usage(principal, first, last, query.group_by)
+    body = wire.Usage.model_validate(
+        {
+            "from": report.first_day.isoformat(),
+            "to": report.last_day.isoformat(),
+            "group_by": report.group_by,
+            "month": report.month,
+            "month_to_date_usd": float(report.month_to_date_usd),
+            "total": _totals(report.total),
+            "groups": [_group(g, report.group_by) for g in report.groups],
+            "caps": [
+                {
+                    "scope": u.cap.scope.value,
+                    "monthly_usd": float(u.cap.monthly_usd),
+                    "used_usd": float(u.used_usd),
+                    "remaining_usd": float(u.remaining_usd),
+                    "exhausted": u.exhausted,
+                }
+                for u in report.caps
+            ],
+        }
+    )
+    return json_response(body.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _totals(rollup: Any) -> dict[str, Any]:
+    wire = _wire()
+    runs: dict[str, int] = {}
+    for status, count in rollup.runs.items():
+        name = wire.RUN_STATUS[RunStatus(status)]
+        runs[name] = runs.get(name, 0) + count
+    return {
+        "cost_usd": float(rollup.cost_usd),
+        "input_tokens": rollup.input_tokens,
+        "output_tokens": rollup.output_tokens,
+        "total_tokens": rollup.input_tokens + rollup.output_tokens,
+        "runs": runs,
+    }
+
+
+def _group(group: Any, group_by: str) -> dict[str, Any]:
+    out = _totals(group.usage)
+    if group_by == "day":
+        out["date"] = group.key
+    else:
+        out["schedule_id"] = group.key
+        out["month_to_date_usd"] = float(group.month_to_date_usd)
+        out["daily"] = [
+            {"date": day, "cost_usd": float(cost)} for day, cost in sorted(group.daily.items())
+        ]
+    return out
+
+
 def _preview(
     expression: str,
     timezone: str,
     count: int,
     schedule_id: str | None,
     end_time: Any,
+    budget: Decimal,
+    history: list[Any],
     schedule: Schedule | None = None,
 ) -> Response:
     service = container().schedule_service
@@ -413,6 +509,7 @@ def _preview(
         )
     if end_time is not None:
         fires = [f for f in fires if f <= end_time]
+    forecast = container().usage_service.forecast(expression, timezone, budget, end_time, history)
     preview = wire.Preview(
         schedule_id=schedule_id,
         cron_expression=expression,
@@ -422,8 +519,16 @@ def _preview(
         eventbridge_expressions=list(compiled.eventbridge),
         min_interval_minutes=compiled.min_interval().total_seconds() / 60,
         failure_policy=policy,
+        forecast_30d={
+            "fires": forecast.fires,
+            "max_cost_usd": float(forecast.max_cost_usd),
+            "expected_cost_usd": (
+                None if forecast.expected_cost_usd is None else float(forecast.expected_cost_usd)
+            ),
+        },
     )
-    return json_response(preview.model_dump(mode="json", exclude_none=schedule_id is None))
+    hidden = {"schedule_id"} if schedule_id is None else None
+    return json_response(preview.model_dump(mode="json", exclude=hidden))
 
 
 facade.serve_document()

@@ -21,7 +21,8 @@ timestamp is UTC ``Z``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -308,7 +309,9 @@ def _count(value: int) -> int:
 
 
 class PreviewRequest(_Body):
-    """``POST /api/v1/schedules/preview`` (agentcron): the next fires of an expression."""
+    """``POST /api/v1/schedules/preview`` (agentcron): the next fires of an expression, and
+    its 30-day forecast at ``max_budget_per_run_usd`` (default: the deployment's default
+    budget)."""
 
     cron_expression: RequiredText
     timezone: Timezone | None = None
@@ -316,6 +319,7 @@ class PreviewRequest(_Body):
         Annotated[Seconds, AfterValidator(_count), documented(minimum=1, maximum=MAX_PREVIEW)]
         | None
     ) = 5
+    max_budget_per_run_usd: Budget | None = None
 
 
 class TriggerRequest(_Body):
@@ -388,6 +392,61 @@ class RunListQuery(_Query):
         return min(max(self.page_size, 1), MAX_PAGE_SIZE)
 
 
+def _day(value: Any) -> Any:
+    # YYYY-MM-DD only (``fromisoformat`` would also take ``2026-W01-1``).
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _day_param(name: str) -> Any:
+    def parse(value: Any) -> Any:
+        if value is None:
+            return None
+        day = _day(value)
+        if day is None:
+            raise PydanticCustomError("worded", f"Invalid {name}: expected YYYY-MM-DD (UTC)")
+        return day
+
+    return BeforeValidator(parse)
+
+
+def _group_by(value: Any) -> str:
+    if value is None:
+        return "day"
+    if value not in ("day", "schedule"):
+        raise PydanticCustomError("worded", "Invalid group_by: expected day or schedule")
+    return str(value)
+
+
+class UsageQuery(_Query):
+    """``GET /api/v1/usage`` (agentcron): UTC days ``from``..``to`` inclusive (default: the
+    30 days up to today; ``days`` sets the length when ``from`` is absent)."""
+
+    from_: Annotated[
+        date | None,
+        _day_param("from"),
+        Field(alias="from"),
+        documented(format="date", description="First UTC day (YYYY-MM-DD)."),
+    ] = None
+    to: Annotated[
+        date | None,
+        _day_param("to"),
+        documented(format="date", description="Last UTC day (YYYY-MM-DD), default today."),
+    ] = None
+    days: Annotated[
+        int | None,
+        _page("days", 1, 366, 30),
+        documented(minimum=1, maximum=366, description="Window length when from is absent."),
+    ] = None
+    group_by: Annotated[str, BeforeValidator(_group_by), documented(enum=["day", "schedule"])] = (
+        "day"
+    )
+
+
 class PreviewQuery(_Query):
     count: Annotated[
         int, _page("count", 1, MAX_PREVIEW, 5), documented(minimum=1, maximum=MAX_PREVIEW)
@@ -437,6 +496,15 @@ class ErrorBody(_Out):
     error: str
 
 
+Warnings = Annotated[
+    list[str] | None,
+    Field(
+        description="agentcron: present when the schedule's 30-day worst case (fires × "
+        "per-run budget) exceeds one of the caller's monthly caps."
+    ),
+]
+
+
 class ScheduleCreated(_Out):
     schedule_id: str
     id: str
@@ -446,6 +514,7 @@ class ScheduleCreated(_Out):
         description="agentcron: the key of this schedule's webhook signatures "
         "(HMAC-SHA256, X-Agentcron-Signature). Shown only here, once: store it."
     )
+    warnings: Warnings = None
 
 
 class FailurePolicy(_Out):
@@ -545,6 +614,7 @@ class ScheduleUpdated(_Out):
     success: Literal[True]
     message: Literal["Schedule updated successfully"]
     next_run_at: LocalTime | None
+    warnings: Warnings = None
 
 
 class ScheduleDeleted(_Out):
@@ -646,6 +716,16 @@ class RunList(_Out):
     page_size: int
 
 
+class Forecast30d(_Out):
+    """agentcron: the next 30 days (from now, to ``end_time`` at most) of a schedule."""
+
+    fires: int = Field(description="Fires in the next 30 days, DST-correct.")
+    max_cost_usd: float = Field(description="Worst case: fires × per-run budget.")
+    expected_cost_usd: float | None = Field(
+        description="Fires × the mean cost of the schedule's recent runs; null without history."
+    )
+
+
 class Preview(_Out):
     """agentcron: the next fires of an expression (or of a stored schedule)."""
 
@@ -659,6 +739,48 @@ class Preview(_Out):
     failure_policy: FailurePolicy = Field(
         description="agentcron: the stored schedule's, or the deployment's defaults."
     )
+    forecast_30d: Forecast30d
+
+
+class UsageTotals(_Out):
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    runs: dict[str, int] = Field(description="Runs by status (COMPLETED, FAILED, SKIPPED …).")
+
+
+class DailyCost(_Out):
+    date: str
+    cost_usd: float
+
+
+class UsageGroupOut(UsageTotals):
+    date: str | None = Field(default=None, description="group_by=day: the UTC day.")
+    schedule_id: str | None = Field(default=None, description="group_by=schedule.")
+    month_to_date_usd: float | None = Field(default=None, description="group_by=schedule.")
+    daily: list[DailyCost] | None = Field(default=None, description="group_by=schedule.")
+
+
+class CapOut(_Out):
+    scope: Literal["user", "tenant"]
+    monthly_usd: float
+    used_usd: float = Field(description="Spent this UTC month plus held by calls in flight.")
+    remaining_usd: float
+    exhausted: bool = Field(description="True: this month's later fires are skipped.")
+
+
+class Usage(_Out):
+    """agentcron: the caller's own spend (``GET /api/v1/usage``)."""
+
+    from_: str = Field(alias="from")
+    to: str
+    group_by: Literal["day", "schedule"]
+    month: str = Field(description="The current UTC month (YYYY-MM).")
+    month_to_date_usd: float
+    total: UsageTotals
+    groups: list[UsageGroupOut]
+    caps: list[CapOut]
 
 
 class RunStarted(_Out):

@@ -293,13 +293,14 @@ class RunHistory {
 // --------------------------------------------------------------------------------------
 // Spend: the one place that knows where spend figures come from.
 //
-// GET api/v1/usage answers once the deployment has spend control; until then (or on an
-// older deployment) it is 404/403 and the figures are summed from the run history of the
-// schedules that exist. The usage shape read here:
-//   {"month_to_date_usd": n, "caps": [{"scope": "user", "monthly_usd": n, "remaining_usd": n}],
-//    "daily": [{"date": "YYYY-MM-DD", "cost_usd": n}],
-//    "schedules": [{"schedule_id": id, "month_to_date_usd": n,
-//                   "daily": [{"date": "YYYY-MM-DD", "cost_usd": n}]}]}
+// GET api/v1/usage?from=&to=&group_by=schedule answers on deployments with spend control
+// (one Query of the caller's daily rollups; days are UTC); on an older deployment it is
+// 404/403 and the figures are summed from the run history of the schedules that exist.
+// The usage shape read here:
+//   {"month_to_date_usd": n,
+//    "caps": [{"scope": "user", "monthly_usd": n, "used_usd": n, "remaining_usd": n}],
+//    "groups": [{"schedule_id": id, "month_to_date_usd": n,
+//                "daily": [{"date": "YYYY-MM-DD", "cost_usd": n}]}]}
 
 let usageEndpoint; // undefined = not probed yet, false = absent in this deployment
 
@@ -321,7 +322,8 @@ function emptySpend(source) {
 async function loadSpend(schedules, history, win = spendWindow()) {
   if (usageEndpoint !== false) {
     try {
-      const usage = await api("GET", `api/v1/usage?days=${SPEND_DAYS}`);
+      const range = `from=${win.days[0]}&to=${win.days[win.days.length - 1]}`;
+      const usage = await api("GET", `api/v1/usage?${range}&group_by=schedule`);
       usageEndpoint = true;
       return spendFromUsage(usage, schedules);
     } catch (err) {
@@ -338,12 +340,15 @@ function spendFromUsage(usage, schedules) {
   spend.caps = (usage.caps || []).map((c) => ({
     label: c.scope ? `${c.scope} monthly cap` : "monthly cap",
     limit: Number(c.monthly_usd),
+    used: Number(c.used_usd),
   }));
-  for (const d of usage.daily || []) spend.daily.set(d.date, Number(d.cost_usd) || 0);
+  // The total per day counts deleted schedules too; the per-schedule figures only the
+  // schedules shown.
   const wanted = new Set(schedules.map((s) => s.id));
-  for (const s of usage.schedules || []) {
-    if (!wanted.has(s.schedule_id)) continue;
+  for (const s of usage.groups || []) {
     const daily = new Map((s.daily || []).map((d) => [d.date, Number(d.cost_usd) || 0]));
+    for (const [day, cost] of daily) spend.daily.set(day, (spend.daily.get(day) || 0) + cost);
+    if (!wanted.has(s.schedule_id)) continue;
     spend.bySchedule.set(s.schedule_id, { monthToDate: Number(s.month_to_date_usd) || 0, daily });
   }
   return spend;
@@ -380,7 +385,7 @@ function scheduleSpend(spend, id) {
 }
 
 function spendSource(spend) {
-  if (spend.source === "usage") return "From the usage endpoint.";
+  if (spend.source === "usage") return "From the usage endpoint (days are UTC).";
   const partial = spend.partial ? " Very long histories are summed in part." : "";
   return `Summed from the run history of the schedules shown (deleted schedules are not counted).${partial}`;
 }
@@ -439,8 +444,12 @@ function spendPanel(spend, schedules, title) {
   const win = spendWindow();
   const caps = spend.caps.filter((c) => Number.isFinite(c.limit) && c.limit > 0);
   const capLines = caps.length
-    ? caps.map((c) => h("div", { class: "cap" },
-        h("p", {}, `${money(spend.monthToDate)} of the ${c.label} of ${money(c.limit)}`), meter(spend.monthToDate, c.limit)))
+    ? caps.map((c) => {
+        // A cap's own counter (a tenant cap counts the whole tenant), else the month to date.
+        const used = Number.isFinite(c.used) ? c.used : spend.monthToDate;
+        return h("div", { class: "cap" },
+          h("p", {}, `${money(used)} of the ${c.label} of ${money(c.limit)}`), meter(used, c.limit));
+      })
     : [h("p", { class: "muted small" }, "No monthly spend cap is reported by this deployment; each run is bounded by its own budget.")];
   const summary = [
     h("p", { class: "muted small" }, "Month to date"),
@@ -1042,7 +1051,11 @@ async function formView(id) {
     preview.setAttribute("aria-busy", "true");
     const tz = timezone.value.trim() || "UTC";
     try {
-      const p = await api("POST", "api/v1/schedules/preview", { cron_expression: expression, timezone: tz, count: 5 });
+      const request = { cron_expression: expression, timezone: tz, count: 5 };
+      // The forecast's worst case at the budget being typed (else the deployment's default).
+      const perRun = Number(budget.value);
+      if (budget.value.trim() && Number.isFinite(perRun) && perRun > 0) request.max_budget_per_run_usd = perRun;
+      const p = await api("POST", "api/v1/schedules/preview", request);
       if (seq !== previewSeq) return;
       cron.removeAttribute("aria-invalid");
       previewBody.replaceChildren(...renderPreview(p, tz));
@@ -1059,6 +1072,7 @@ async function formView(id) {
   cron.addEventListener("input", queuePreview);
   timezone.addEventListener("input", queuePreview);
   timezone.addEventListener("change", queuePreview);
+  budget.addEventListener("input", queuePreview);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -1076,12 +1090,13 @@ async function formView(id) {
     try {
       if (editing) {
         const done = await api("PUT", schedulePath(id), body);
-        go(`#/schedules/${id}`, { kind: "success", text: `Schedule updated. ${nextText(done.next_run_at)}` });
+        go(`#/schedules/${id}`, savedNotice("Schedule updated.", done));
       } else {
         const done = await api("POST", "api/v1/schedules", body);
         // The webhook signing secret is shown this once: the API never returns it again.
         const secret = done.webhook_secret ? ` Webhook signing secret (shown once, keep it): ${done.webhook_secret}` : "";
-        go(`#/schedules/${done.schedule_id}`, { kind: "success", text: `Schedule created. ${nextText(done.next_run_at)}${secret}` });
+        const notice = savedNotice("Schedule created.", done);
+        go(`#/schedules/${done.schedule_id}`, { ...notice, text: `${notice.text}${secret}` });
       }
     } catch (err) {
       failed(err, error);
@@ -1095,6 +1110,15 @@ async function formView(id) {
     h("h1", {}, editing ? `Edit “${o.name}”` : "New schedule"),
     h("div", { class: "grid" }, form, h("div", {}, preview))));
   refreshPreview();
+}
+
+// A save's notice; the API's warnings (a 30-day worst case above a monthly cap) make it one.
+function savedNotice(text, done) {
+  const warnings = Array.isArray(done.warnings) ? done.warnings.filter((w) => typeof w === "string") : [];
+  const said = `${text} ${nextText(done.next_run_at)}`;
+  return warnings.length
+    ? { kind: "warning", text: `${said} Warning: ${warnings.join(" ")}` }
+    : { kind: "success", text: said };
 }
 
 function nextText(nextRunAt) {
