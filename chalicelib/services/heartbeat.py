@@ -6,7 +6,8 @@ the reconciler can only assume the trigger is dead once nothing alive could stil
 running the agent — deadline + ``RUNNING_GRACE_SECONDS`` — and, knowing nothing of the
 model calls made, it would record $0.
 
-**The heartbeat.** While the agent runs, a daemon thread of the executor writes, every
+**The heartbeat.** From the agent's start until the outcome is recorded (a slow finish
+transaction included), a daemon thread of the executor writes, every
 ``HEARTBEAT_SECONDS``, one conditional ``UpdateItem`` on the run item
 (:meth:`DynamoDBRunStore.heartbeat`): the time, the meter's *exposure* — settled spend
 plus every in-flight call at its reservation (:meth:`BudgetMeter.exposure`) — with the
@@ -30,7 +31,11 @@ Why this shape:
   exposure the trigger reported. A call started after the last heartbeat is not in it
   (at most one interval of calls), which is the price of not writing per call.
 * **Never off the deadline.** The write runs in its own thread, so a slow DynamoDB
-  answer delays the next heartbeat, never the run's deadline or its finish.
+  answer delays the next heartbeat, never the run's deadline or its finish. Beats
+  continue while the finish transaction is written, so a finish slowed by retries is
+  not mistaken for a dead trigger. Two consecutive writes may take up to two
+  intervals together before a live run looks dead, hence the 10 s floor on
+  ``HEARTBEAT_SECONDS`` (the botocore timeouts and retries of one write fit in it).
 * **Exactly one terminal record.** Heartbeats are written only while the run is
   ``running``; the finish (trigger or reconciler) only over a ``running`` record. A
   heartbeat that finds the run already ended — the reconciler judged the trigger dead,
@@ -86,7 +91,6 @@ class Heartbeat:
         clock: Clock,
         interval: float,
         latest: datetime,
-        on_ended: Callable[[], None],
     ) -> None:
         self._runs = runs
         self._run = run
@@ -94,19 +98,29 @@ class Heartbeat:
         self._clock = clock
         self._interval = interval
         self._latest = latest
-        self._on_ended = on_ended
+        self._on_ended: Callable[[], None] = lambda: None
         self._stop = threading.Event()
+        self._finishing = threading.Event()
         self._thread: threading.Thread | None = None
         self.beats = 0
         """Heartbeats written."""
 
-    def start(self) -> None:
+    def start(self, *, on_ended: Callable[[], None]) -> None:
+        """Beat until :meth:`stop`; ``on_ended`` runs if a beat finds the run already ended
+        while the agent may still run (the executor passes the run context's cancel)."""
+        self._on_ended = on_ended
         if self._interval <= 0:
             return
         self._thread = threading.Thread(
             target=self._loop, name=f"heartbeat-{self._run.run_id}", daemon=True
         )
         self._thread.start()
+
+    def finishing(self) -> None:
+        """The trigger is writing the outcome: a beat that now finds the run ended lost to
+        that finish, and says nothing (beats go on until :meth:`stop`, so a slow finish
+        still shows a live trigger)."""
+        self._finishing.set()
 
     def stop(self) -> None:
         """No heartbeat starts after this returns (one in flight is waited for, briefly)."""
@@ -134,7 +148,7 @@ class Heartbeat:
             log.exception("run %s: heartbeat not recorded", self._run.run_id)
             return True
         if not alive:
-            if self._stop.is_set():
+            if self._finishing.is_set():
                 return False  # the run's own finish landed first
             log.warning(
                 "run %s was ended while its agent still ran (its trigger was taken for dead); "

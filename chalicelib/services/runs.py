@@ -432,8 +432,37 @@ class RunExecutor:
             guard=guard,
         )
         attempts = AttemptLog()
+        # From the agent's start until the outcome is recorded (a slow finish included),
+        # the run's heartbeat says the trigger lives and what it has spent.
+        heartbeat = Heartbeat(
+            runs=self._runs,
+            run=run,
+            meter=meter,
+            clock=self._clock,
+            interval=self.settings.heartbeat_seconds,
+            latest=latest,
+        )
+        try:
+            return self._run_and_finish(
+                schedule, run, thread, meter, deadline, limit, attempts, heartbeat, guard
+            )
+        finally:
+            heartbeat.stop()
+
+    def _run_and_finish(
+        self,
+        schedule: Schedule,
+        run: Run,
+        thread: Thread | None,
+        meter: BudgetMeter,
+        deadline: float,
+        limit: _Limit,
+        attempts: AttemptLog,
+        heartbeat: Heartbeat,
+        guard: DynamoDBSpendGuard | None,
+    ) -> RunSummary:
         status, result, error, values, used = self._invoke(
-            schedule, run, thread, meter, deadline, limit, attempts=attempts, latest=latest
+            schedule, run, thread, meter, deadline, limit, attempts=attempts, heartbeat=heartbeat
         )
         now = self._clock.now()
         usage = meter.usage()
@@ -481,6 +510,7 @@ class RunExecutor:
                 delete_thread = thread.thread_id
             else:
                 new_state = self._thread_after(schedule, thread, values, status, now)
+        heartbeat.finishing()
         recorded = self._runs.finish(
             FinishRequest(
                 schedule=schedule,
@@ -492,6 +522,7 @@ class RunExecutor:
                 failure_streak=streak,
             )
         )
+        heartbeat.stop()
         if not recorded:
             # The reconciler ended the run first (its heartbeats stopped reaching DynamoDB
             # for several intervals): its record stands, counted once; nothing is announced.
@@ -584,7 +615,7 @@ class RunExecutor:
         limit: _Limit,
         *,
         attempts: AttemptLog | None = None,
-        latest: datetime | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -622,22 +653,11 @@ class RunExecutor:
             except BaseException as exc:
                 box["error"] = exc
 
-        heartbeat = Heartbeat(
-            runs=self._runs,
-            run=run,
-            meter=meter,
-            clock=self._clock,
-            interval=self.settings.heartbeat_seconds,
-            latest=latest or run.stuck_after or self._clock.now(),
-            on_ended=ctx.cancel,
-        )
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
-        heartbeat.start()
-        try:
-            worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
-        finally:
-            heartbeat.stop()
+        if heartbeat is not None:
+            heartbeat.start(on_ended=ctx.cancel)
+        worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
         overran = worker.is_alive()
         # The run is over for the agent: no model call may start from here, and every
         # thread of the run that is still going is stopped.

@@ -4,7 +4,8 @@ The agent is a test double of the Agent protocol that reserves and settles model
 through its real :class:`RunContext` and waits for heartbeats (counted by a botocore hook
 on the real client) between steps; the run goes through the real trigger handler and
 ``RunExecutor`` on moto, the stuck run through the real reconciler. Heartbeats run every
-0.05 s, so a test waits a fraction of a second; the wall clock is the fixed test clock.
+0.05 s (the executor's own setting; deployments allow 10 s or more), so a test waits a
+fraction of a second; the wall clock is the fixed test clock.
 
 A *killed* trigger is simulated without touching our code: the agent raises
 ``SystemExit`` asynchronously in the thread running the trigger (``interrupt`` — what
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,11 +26,13 @@ from typing import Any
 import pytest
 
 from chalicelib.agents.base import AgentResult, DeadlineExceeded, ModelPrice, interrupt
+from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.models import Principal, Run, user_message_input
 from chalicelib.services.heartbeat import MISSED_HEARTBEATS, stuck_after
 from chalicelib.services.reconciler import Reconciler, ReconcileReport
 from chalicelib.services.runs import ENDED_ELSEWHERE, RunExecutor
 from chalicelib.services.schedules import ScheduleDraft
+from chalicelib.settings import Settings
 from tests.functional.test_runaway_agents import OneAgent
 from tests.helpers import AwsCalls, scheduled_event
 
@@ -39,11 +43,6 @@ PRICE = ModelPrice("demo-1", "demo", Decimal("1"), Decimal("2"))
 FIRST = PRICE.cost(1000, 500)  # call 1, settled at its reported usage
 RESERVED = PRICE.cost(2000, 1000)  # call 2's worst case, in flight
 SECOND = PRICE.cost(1500, 300)  # call 2's reported usage, once settled
-
-
-@pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    return {"HEARTBEAT_SECONDS": BEAT}
 
 
 class Beats:
@@ -97,7 +96,8 @@ def executor(container: Any, agent: Any) -> RunExecutor:
         agents=OneAgent(container.agent_catalog, agent),
         webhooks=container.webhooks,
         clock=container.clock,
-        settings=wired.settings,
+        # Below the deployable floor (10 s), so that a test waits a fraction of a second.
+        settings=replace(wired.settings, heartbeat_seconds=BEAT),
     )
 
 
@@ -164,7 +164,6 @@ def test_a_long_run_reports_growing_spend_in_its_heartbeats(container: Any, cloc
     assert beats.failed == 0
 
 
-@pytest.mark.parametrize("settings_overrides", [{"HEARTBEAT_SECONDS": 30}])
 def test_a_run_shorter_than_one_interval_writes_no_heartbeat(container: Any, clock: Any) -> None:
     sched = make(container)
     clock.set(NINE + timedelta(seconds=1))
@@ -310,6 +309,15 @@ def test_a_trigger_finishing_first_keeps_its_record_against_a_late_reconciler(
     assert (only.status.value, only.usage.cost_usd) == ("success", FIRST)
     after = container.schedule_store.get(ALICE, sched.id)
     assert (after.total_runs, after.successful_runs, after.failed_runs) == (1, 1, 0)
+
+
+def test_heartbeats_are_off_or_at_least_ten_seconds_apart(settings: Any) -> None:
+    assert settings.HEARTBEAT_SECONDS == 30
+    accepted = [Settings.from_environ({"HEARTBEAT_SECONDS": v}) for v in ("0", "10", "300")]
+    assert [s.HEARTBEAT_SECONDS for s in accepted] == [0, 10, 300]
+    for value in ("0.5", "9", "301", "-1"):
+        with pytest.raises(ConfigurationError, match="HEARTBEAT_SECONDS"):
+            Settings.from_environ({"HEARTBEAT_SECONDS": value})
 
 
 def test_stuck_after_is_capped_by_the_deadline_and_grace() -> None:
