@@ -264,6 +264,33 @@ def test_the_reconciler_ending_a_live_run_stops_its_spending_and_wins_alone(
     assert after.history_count == 1 and after.running is None
 
 
+def test_a_slow_finish_keeps_beating(container: Any, clock: Any) -> None:
+    """Heartbeats go on while the finish transaction is written (here: held until two
+    more beats landed), so a finish slowed by retries never looks like a dead trigger."""
+    sched = make(container)
+    clock.set(NINE + timedelta(seconds=1))
+    beats = Beats(container.dynamodb)
+    transactions: list[int] = []
+
+    def slow_finish(**_: Any) -> None:
+        transactions.append(1)
+        if len(transactions) == 2:  # claim, then the finish
+            beats.wait()
+
+    container.dynamodb.meta.events.register(
+        "before-call.dynamodb.TransactWriteItems", slow_finish, unique_id="slow-finish"
+    )
+    try:
+        assert fire(container, Stepper(), sched)["status"] == "success"
+    finally:
+        container.dynamodb.meta.events.unregister(
+            "before-call.dynamodb.TransactWriteItems", unique_id="slow-finish"
+        )
+    # (A beat landing after the finish fails its condition, quietly: the run is over.)
+    assert beats.count >= 2
+    assert the_run(container, sched).status.value == "success"
+
+
 class StaleRuns:
     """The run store, except that ``stuck`` answers what it found at one earlier moment:
     a reconciler whose Query ran just before the trigger's finish landed."""
