@@ -300,7 +300,7 @@ class Run(BaseModel):
     stuck_after: datetime | None = None
     """While ``running``: past this instant the run is stuck — its trigger died without
     finishing it — and the reconciler ends it. A few heartbeat intervals after the claim
-    or the last heartbeat, never later than deadline + grace (see ``services.heartbeat``)."""
+    or the last heartbeat, never later than deadline + grace (see ``services.runs``)."""
     heartbeat_at: datetime | None = None
     """The trigger's last sign of life while ``running`` (None before the first heartbeat:
     runs shorter than one interval never write one)."""

@@ -8,7 +8,7 @@ periodic sweep repairs those from DynamoDB, the source of truth:
 
 1. **Stuck runs.** A run still ``running`` after its ``stuck_after`` instant lost its
    trigger. While the agent runs, the trigger's heartbeat moves ``stuck_after`` to
-   three intervals after each sign of life (see :mod:`chalicelib.services.heartbeat`),
+   three intervals after each sign of life (see :mod:`chalicelib.services.runs`),
    so a dead trigger is noticed 3 × ``HEARTBEAT_SECONDS`` after its last heartbeat —
    not after the run's deadline + ``RUNNING_GRACE_SECONDS`` (its cap, and the only
    bound when heartbeats are off). The run is finished as ``error`` — the trigger

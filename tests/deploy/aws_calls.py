@@ -39,7 +39,7 @@ ACCOUNT = "123456789012"  # moto's default account
 ENTRY_POINTS = (
     ("/chalicelib/services/runs.py#execute", "run-trigger"),
     ("/chalicelib/agents/", "run-trigger"),
-    ("/chalicelib/services/heartbeat.py", "run-trigger"),  # its own thread, in the trigger
+    ("/chalicelib/services/runs.py#_beat", "run-trigger"),  # a run's heartbeat thread
     ("/chalicelib/services/reconciler.py", "reconciler"),
     ("/chalicelib/api/", "api"),
 )

@@ -28,9 +28,8 @@ import pytest
 from chalicelib.agents.base import AgentResult, DeadlineExceeded, ModelPrice, interrupt
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.models import Principal, Run, user_message_input
-from chalicelib.services.heartbeat import MISSED_HEARTBEATS, stuck_after
 from chalicelib.services.reconciler import Reconciler, ReconcileReport
-from chalicelib.services.runs import ENDED_ELSEWHERE, RunExecutor
+from chalicelib.services.runs import ENDED_ELSEWHERE, MISSED_HEARTBEATS, RunExecutor, stuck_after
 from chalicelib.services.schedules import ScheduleDraft
 from chalicelib.settings import Settings
 from tests.functional.test_runaway_agents import OneAgent
