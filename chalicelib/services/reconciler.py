@@ -143,7 +143,7 @@ class Reconciler:
         # The run's own (stateless) thread: deleted unless the schedule keeps threads.
         own_thread = run.thread_id if schedule is None or schedule.is_stateless else None
         keep = schedule is not None and schedule.on_run_completed is OnRunCompleted.KEEP
-        return self._runs.finish(
+        ended = self._runs.finish(
             FinishRequest(
                 schedule=schedule,
                 run=finished,
@@ -156,6 +156,16 @@ class Reconciler:
                 failure_streak=FailureStreak.EXTEND,
             )
         )
+        if ended:
+            log.warning(
+                "run %s (schedule %s): its trigger stopped reporting (last sign of life %s); "
+                "ended as error, booked $%s",
+                run.run_id,
+                run.schedule_id,
+                last.isoformat(),
+                run.usage.cost_usd,
+            )
+        return ended
 
     # --- drift ----------------------------------------------------------------------------------
 
