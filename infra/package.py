@@ -16,6 +16,14 @@ Works from a fresh clone with no AWS credentials and no region configured:
 The bundle is checked before it is accepted: at most :data:`MAX_ZIP_BYTES`, and none
 of the development-only packages of :data:`FORBIDDEN` inside. Packages the Lambda
 runtime provides that a dependency pulls in (:data:`RUNTIME_PROVIDED`) are left out.
+
+One fix is applied to Chalice's template (:func:`declare_path_parameters`): Chalice
+declares a route's path parameters from ``{word}`` segments only, so the façades'
+catch-all routes (``<parent>/{proxy+}``, which answer 404/405 in each façade's
+envelope) reach the OpenAPI body with an undeclared path parameter — invalid Swagger
+2.0 (each templated segment must be declared by every operation of its path). It is
+declared as API Gateway's own documentation of proxy resources does:
+``name: proxy, in: path, required: true`` (the ``+`` is not part of the name).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +40,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.template import merge_template
 
@@ -112,10 +122,36 @@ def build(stage: str, out: Path | None = None) -> Package:
         if done.returncode != 0:
             raise PackageError(f"chalice package failed:\n{done.stdout}{done.stderr}")
         without_runtime_packages(Path(scratch) / "deployment.zip", directory / "deployment.zip")
-        shutil.move(Path(scratch) / "sam.json", directory / "sam.json")
+        template = json.loads((Path(scratch) / "sam.json").read_text())
+        declare_path_parameters(template)
+        (directory / "sam.json").write_text(json.dumps(template, indent=2) + "\n")
     package = Package(directory, directory / "sam.json", directory / "deployment.zip")
     check(package)
     return package
+
+
+_PATH_PARAMETER = re.compile(r"\{(\w+)\+?\}")
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+
+
+def declare_path_parameters(template: dict[str, Any]) -> None:
+    """Declare every ``{name}`` and greedy ``{name+}`` of every path of the template's
+    REST APIs in each of its operations (see the module docstring)."""
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        for path, item in resource["Properties"]["DefinitionBody"]["paths"].items():
+            names = _PATH_PARAMETER.findall(path)
+            for method, operation in item.items():
+                if method not in _HTTP_METHODS:
+                    continue
+                parameters = operation.setdefault("parameters", [])
+                declared = {p["name"] for p in parameters if p.get("in") == "path"}
+                parameters.extend(
+                    {"name": name, "in": "path", "required": True, "type": "string"}
+                    for name in names
+                    if name not in declared
+                )
 
 
 # Pulled in as dependencies of a runtime pin (aws-xray-sdk → botocore → urllib3) but

@@ -26,6 +26,18 @@ greedily; Chalice's local server matches one segment).
 **Bounded echo.** Messages quote client values through :func:`quote`: at most
 :data:`QUOTE_CHARS` characters, lone surrogates replaced, so a 10 MB value never comes
 back as a 10 MB error and an error body can always be encoded.
+
+**Bounded responses.** Lambda refuses a response over 6 MiB (API Gateway then answers
+502), and a list of maximal items would pass it many times over. The response's body
+travels as a JSON *string* inside Lambda's proxy answer, escaped again by the
+runtime's encoder (``"`` costs two bytes, a non-ASCII character up to six per UTF-16
+unit on Python 3.11's runtime); :func:`payload_bytes` counts that, and every list keeps
+its items within :data:`MAX_RESPONSE_BYTES`, 1 MiB below the limit for the status,
+headers and the rest of the answer. A single item never comes close (DynamoDB's
+400 KB, escaped at most threefold). How a list stays within the budget is the
+façade's own idiom: :func:`fitting` (LangGraph: a shorter page, and
+``X-Pagination-Next`` says where the next one starts) or :func:`within` (Shannon:
+page numbers fix the window, so the largest items of an oversized page are abridged).
 """
 
 from __future__ import annotations
@@ -54,7 +66,53 @@ MAX_JSON_DEPTH = 32
 """Nesting allowed in client JSON (objects and arrays); deeper documents are 4xx, not
 a recursion somewhere in the serialisers. DynamoDB itself allows 32 levels."""
 
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+"""The most a list response's items may add to Lambda's answer (limit: 6 MiB)."""
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def payload_bytes(value: Any) -> int:
+    """Bytes ``value`` adds to Lambda's proxy answer: its compact JSON (as
+    :func:`json_response` writes it), escaped as the answer's ``body`` string by an
+    ASCII-only encoder (the larger of the runtime encoders)."""
+    return len(json.dumps(json.dumps(value, ensure_ascii=False, separators=(",", ":")))) - 2
+
+
+def fitting(items: Sequence[Any], budget: int = MAX_RESPONSE_BYTES) -> int:
+    """How many leading ``items`` fit in ``budget`` as a JSON array (at least one)."""
+    total = 2
+    for count, item in enumerate(items):
+        total += payload_bytes(item) + (1 if count else 0)
+        if total > budget:
+            return max(count, 1)
+    return len(items)
+
+
+def within(
+    items: Sequence[Any],
+    abridge: Callable[[Any, int], Any],
+    budget: int = MAX_RESPONSE_BYTES,
+) -> list[Any]:
+    """Every item, the largest abridged (``abridge(item, max_bytes)``) to one common
+    size, the largest that lets the JSON array fit in ``budget``; items at or below it
+    are untouched."""
+    sizes = [payload_bytes(item) for item in items]
+    room = budget - 2 - max(len(items) - 1, 0)
+    if sum(sizes) <= room:
+        return list(items)
+    # Water-filling: the cap is the largest size such that sum(min(size, cap)) <= room.
+    ordered = sorted(sizes)
+    cap, spent = 0, 0
+    for index, size in enumerate(ordered):
+        left = len(ordered) - index
+        if spent + size * left > room:
+            cap = (room - spent) // left
+            break
+        spent += size
+    return [
+        item if size <= cap else abridge(item, cap) for item, size in zip(items, sizes, strict=True)
+    ]
 
 
 class BadJSONError(ValueError):

@@ -18,16 +18,19 @@ from typing import Any
 
 
 def route_of(openapi: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, str]]:
-    best: tuple[int, str, dict[str, str]] | None = None
+    """The resource API Gateway picks: the most literal segments, then the fewest greedy
+    ones (``{proxy+}`` matches one or more segments, and is named without its ``+``)."""
+    best: tuple[tuple[int, int], str, dict[str, str]] | None = None
     for template, methods in openapi["paths"].items():
         if method.lower() not in methods and "x-amazon-apigateway-any-method" not in methods:
             continue
-        pattern = "^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
+        pattern = re.sub(r"\\{(\w+)\\\+\\}", r"(?P<\1>.+)", re.escape(template))
+        pattern = "^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", pattern) + "$"
         match = re.match(pattern, path)
         if match:
-            literal = template.count("/") - template.count("{")
-            if best is None or literal > best[0]:
-                best = (literal, template, match.groupdict())
+            rank = (template.count("/") - template.count("{"), -template.count("+}"))
+            if best is None or rank > best[0]:
+                best = (rank, template, match.groupdict())
     assert best is not None, f"no route for {method} {path}"
     return best[1], best[2]
 

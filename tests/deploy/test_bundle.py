@@ -62,6 +62,13 @@ def test_the_bundle_imports_nothing_but_itself_and_the_runtime(
     openapi = sam_template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     # /ok needs no key and no AWS call: the cheapest full trip through the app.
     assert api.invoke(api_event(openapi, "GET", "/ok"))["statusCode"] == 200
+    # The catch-all {proxy+} resources answer in each façade's own envelope.
+    for path, envelope in (
+        ("/no/such/route", {"detail": "Not Found"}),
+        ("/api/v1/schedules/s-1/nothing/here", {"error": "Not found"}),
+    ):
+        response = api.invoke(api_event(openapi, "GET", path))
+        assert (response["statusCode"], json.loads(response["body"])) == (404, envelope)
     stdlib = Path(os.__file__).resolve().parent
     # The runtime directory holds symlinks; the driver reports resolved paths.
     runtime = tuple(entry.resolve() for entry in runtime_dir.iterdir())

@@ -179,3 +179,42 @@ def test_create_and_update_warn_when_the_worst_case_exceeds_a_cap(
     assert status == 200 and "warnings" not in updated  # $30 fits
     status, updated = api.put(f"{BASE}/{sid}", {"max_budget_per_run_usd": 4.0})
     assert status == 200 and len(updated["warnings"]) == 1
+
+
+def test_a_usage_answer_too_large_for_lambda_is_a_400_not_a_failed_invocation() -> None:
+    """400 schedules run every day of a year, grouped by schedule, pass Lambda's 6 MiB:
+    the façade refuses with Shannon's 400 (ask for fewer days) instead of an answer
+    Lambda cannot return; a window a tenth as long fits."""
+    from datetime import date
+
+    from chalicelib.api.shannon.routes import usage_body
+    from chalicelib.domain.caps import Rollup
+    from chalicelib.domain.errors import InvalidRequestError
+    from chalicelib.services.usage import UsageGroup, UsageReport
+
+    def report(days: int) -> UsageReport:
+        first = date(2026, 1, 1)
+        daily = {(first + timedelta(days=d)).isoformat(): Decimal("0.123456") for d in range(days)}
+        groups = [
+            UsageGroup(
+                key=f"{n:08d}-0000-4000-8000-000000000000",
+                usage=Rollup(cost_usd=Decimal("45.06"), runs={"success": days}),
+                month_to_date_usd=Decimal("3.7"),
+                daily=daily,
+            )
+            for n in range(400)
+        ]
+        return UsageReport(
+            first_day=first,
+            last_day=first + timedelta(days=days - 1),
+            group_by="schedule",
+            month="2026-12",
+            month_to_date_usd=Decimal("1480"),
+            total=Rollup(),
+            groups=groups,
+            caps=[],
+        )
+
+    with pytest.raises(InvalidRequestError, match="fewer days"):
+        usage_body(report(365))
+    assert len(usage_body(report(36))["groups"]) == 400

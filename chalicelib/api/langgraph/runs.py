@@ -45,7 +45,9 @@ def search_runs(principal: Principal, body: run_wire.RunSearch) -> Response:
             runs = []  # a search finds nothing; it does not confirm whose thread it is
     else:
         raise invalid("runs/search needs a metadata.cron_id or a thread_id filter")
-    return json_response([wire().project(runs_wire.run_body(r), body.select) for r in runs])
+    bodies = [wire().project(runs_wire.run_body(r), body.select) for r in runs]
+    shown, headers = wire().sized_page(bodies, body.offset, body.limit, None)
+    return json_response(shown, 200, headers)
 
 
 @route(
@@ -70,7 +72,9 @@ def list_thread_runs(
         where=RunFilter(statuses=query.statuses),
     )
     runs_wire = wire("runs")
-    return json_response([wire().project(runs_wire.run_body(r), query.select) for r in runs])
+    bodies = [wire().project(runs_wire.run_body(r), query.select) for r in runs]
+    shown, headers = wire().sized_page(bodies, query.offset, query.limit, None)
+    return json_response(shown, 200, headers)
 
 
 @route(

@@ -61,9 +61,9 @@ def search_threads(principal: Principal, body: thread_wire.ThreadSearch) -> Resp
     found, more = container().thread_service.search(
         principal, body.search_query(), offset=body.offset, limit=body.limit
     )
-    headers = wire().pagination_headers(body.offset, body.limit, len(found), more)
     bodies = [wire().project(threads.thread_body(t), body.select) for t in found]
-    return json_response(bodies, 200, headers)
+    shown, headers = wire().sized_page(bodies, body.offset, body.limit, more)
+    return json_response(shown, 200, headers)
 
 
 @route(

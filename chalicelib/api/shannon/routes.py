@@ -15,13 +15,14 @@ conflicts, 503 when AWS refused a write (which was rolled back). Beyond Shannon:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import (
+    MAX_RESPONSE_BYTES,
     BadJSONError,
     ErrorTable,
     Facade,
@@ -30,7 +31,9 @@ from chalicelib.api.http import (
     RouteNotFoundError,
     credentials,
     json_response,
+    payload_bytes,
     quote,
+    within,
 )
 from chalicelib.domain import errors
 from chalicelib.domain.enums import RunStatus
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.api.shannon import wire as wire_types
     from chalicelib.dependencies import Container
     from chalicelib.domain.models import Principal, Schedule
+    from chalicelib.services.usage import UsageReport
 
 
 def container() -> Container:
@@ -208,17 +212,19 @@ def list_schedules(principal: Principal, query: wire_types.ScheduleListQuery) ->
         schedules = [s for s in schedules if s.status.value == query.status]
     start = (query.page - 1) * query.size
     now = container().clock.now()
-    listing = wire.ScheduleList(
-        schedules=[
-            wire.ScheduleOut.of(s, service.next_run_at(s, now))
-            for s in schedules[start : start + query.size]
-        ],
-        total=len(schedules),
-        total_count=len(schedules),
-        page=query.page,
-        page_size=query.size,
+    items = [
+        wire.ScheduleOut.of(s, service.next_run_at(s, now)).model_dump(mode="json")
+        for s in schedules[start : start + query.size]
+    ]
+    return json_response(
+        {
+            "schedules": within(items, _abridge(wire.SCHEDULE_CLIPPABLE)),
+            "total": len(schedules),
+            "total_count": len(schedules),
+            "page": query.page,
+            "page_size": query.size,
+        }
     )
-    return json_response(listing.model_dump(mode="json"))
 
 
 @route(
@@ -359,7 +365,7 @@ def list_runs(principal: Principal, schedule_id: str, query: wire_types.RunListQ
         principal, schedule_id, offset=(query.page - 1) * query.size, limit=query.size
     )
     body = {
-        "runs": [wire.RunItem.of(r) for r in runs],
+        "runs": within([wire.RunItem.of(r) for r in runs], _abridge(wire.RUN_CLIPPABLE)),
         "total_count": schedule.history_count,
         "total": schedule.history_count,
         "page": query.page,
@@ -429,32 +435,50 @@ def trigger_schedule(principal: Principal, schedule_id: str) -> Response:
     tags=("usage",),
 )
 def usage(principal: Principal, query: wire_types.UsageQuery) -> Response:
-    wire = _wire()
     service = container().usage_service
     first, last = service.window(query.from_, query.to, query.days)
-    report = service.usage(principal, first, last, query.group_by)
-    body = wire.Usage.model_validate(
-        {
-            "from": report.first_day.isoformat(),
-            "to": report.last_day.isoformat(),
-            "group_by": report.group_by,
-            "month": report.month,
-            "month_to_date_usd": float(report.month_to_date_usd),
-            "total": _totals(report.total),
-            "groups": [_group(g, report.group_by) for g in report.groups],
-            "caps": [
-                {
-                    "scope": u.cap.scope.value,
-                    "monthly_usd": float(u.cap.monthly_usd),
-                    "used_usd": float(u.used_usd),
-                    "remaining_usd": float(u.remaining_usd),
-                    "exhausted": u.exhausted,
-                }
-                for u in report.caps
-            ],
-        }
+    return json_response(usage_body(service.usage(principal, first, last, query.group_by)))
+
+
+def usage_body(report: UsageReport) -> dict[str, Any]:
+    """The answer to ``GET /usage``; a 400 when it would not fit in one Lambda answer.
+
+    Its size grows with (schedules × days) of the window under ``group_by=schedule``
+    (each schedule ever run in it, deleted ones included, carries its daily costs), so
+    unlike the lists it cannot be paged; the client is told to ask for fewer days.
+    """
+    body: dict[str, Any] = (
+        _wire()
+        .Usage.model_validate(
+            {
+                "from": report.first_day.isoformat(),
+                "to": report.last_day.isoformat(),
+                "group_by": report.group_by,
+                "month": report.month,
+                "month_to_date_usd": float(report.month_to_date_usd),
+                "total": _totals(report.total),
+                "groups": [_group(g, report.group_by) for g in report.groups],
+                "caps": [
+                    {
+                        "scope": u.cap.scope.value,
+                        "monthly_usd": float(u.cap.monthly_usd),
+                        "used_usd": float(u.used_usd),
+                        "remaining_usd": float(u.remaining_usd),
+                        "exhausted": u.exhausted,
+                    }
+                    for u in report.caps
+                ],
+            }
+        )
+        .model_dump(mode="json", by_alias=True, exclude_none=True)
     )
-    return json_response(body.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if payload_bytes(body) > MAX_RESPONSE_BYTES:
+        raise errors.InvalidRequestError(
+            f"the usage of {report.first_day} to {report.last_day} grouped by "
+            f"{report.group_by} is too large for one answer: ask for fewer days",
+            field="from",
+        )
+    return body
 
 
 def _totals(rollup: Any) -> dict[str, Any]:
@@ -483,6 +507,10 @@ def _group(group: Any, group_by: str) -> dict[str, Any]:
             {"date": day, "cost_usd": float(cost)} for day, cost in sorted(group.daily.items())
         ]
     return out
+
+
+def _abridge(fields: tuple[str, ...]) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    return lambda item, max_bytes: _wire().abridged(item, max_bytes, fields)
 
 
 def _preview(

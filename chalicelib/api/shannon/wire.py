@@ -17,6 +17,18 @@ another key, both are emitted (``id`` + ``schedule_id``, ``total`` + ``total_cou
 Every schedule key is always present; run items omit their empty optional fields, as documented.
 ``next_run_at`` and ``last_run_at`` carry the schedule's timezone offset, every other
 timestamp is UTC ``Z``.
+
+**Lists stay under Lambda's 6 MiB** (:data:`~chalicelib.api.http.MAX_RESPONSE_BYTES`
+for the items). Shannon pages by number — page ``p`` is the items from ``(p-1) ×
+page_size`` — so a page cannot simply stop early without losing the rest of its
+window. Instead, when a page's items would pass the budget, the largest are abridged
+to one common size (:func:`abridged`): their long free-text fields are clipped with
+the ``… [truncated: N bytes]`` marker (largest field first), ``task_context`` becomes
+``{}`` if it must, and the item names what was cut in ``truncated_fields``. Items
+below that size are untouched, and an item is never abridged at a page size where
+the worst case fits (runs: :data:`WHOLE_RUNS_PAGE_SIZE`, which is the default).
+``GET /api/v1/schedules/{id}`` always answers the whole schedule; a schedule read
+from an abridged list must not be written back as it is.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from chalicelib.api.http import (
     checked_text,
     documented,
     integer_param,
+    payload_bytes,
     quote,
     worded,
 )
@@ -58,6 +71,7 @@ from chalicelib.domain.models import (
     FailedAttempt,
     Run,
     Schedule,
+    clip_text,
     user_message_input,
 )
 from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
@@ -68,6 +82,14 @@ MAX_TIMEZONE_CHARS = 50
 MAX_REASON_CHARS = 1024
 MAX_PAGE_SIZE = 100
 MAX_PREVIEW = 50
+WHOLE_RUNS_PAGE_SIZE = 20
+"""Run pages up to this size are never abridged (checked against the worst case by a test)."""
+SCHEDULE_CLIPPABLE = ("task_context", "task_query", "description", "pause_reason")
+RUN_CLIPPABLE = ("result", "query", "error_message", "webhook_status")
+TRUNCATED_DOC = (
+    "Present only on a list item abridged to keep the response under Lambda's 6 MiB: "
+    "the fields clipped (text ends with '… [truncated: N bytes]'; task_context is {})."
+)
 INT32 = 2**31 - 1
 
 REQUIRED = {
@@ -567,6 +589,9 @@ class ScheduleOut(_Out):
         description="agentcron: failed runs (FAILED, TIMEOUT) since the last COMPLETED one "
         "or the last resume."
     )
+    truncated_fields: list[str] | None = Field(
+        None, exclude_if=lambda v: v is None, description=TRUNCATED_DOC
+    )
 
     @classmethod
     def of(cls, s: Schedule, next_run_at: datetime | None) -> ScheduleOut:
@@ -683,6 +708,7 @@ class RunItem(_Out):
         "failed_attempt_count counts them all.",
     )
     failed_attempt_count: int | None = None
+    truncated_fields: list[str] | None = Field(None, description=TRUNCATED_DOC)
 
     @classmethod
     def of(cls, run: Run) -> dict[str, Any]:
@@ -789,6 +815,40 @@ class RunStarted(_Out):
     workflow_id: str
     run_id: str
     schedule_id: str
+
+
+def abridged(item: dict[str, Any], max_bytes: int, fields: tuple[str, ...]) -> dict[str, Any]:
+    """``item`` within ``max_bytes`` (:func:`~chalicelib.api.http.payload_bytes`): its
+    ``fields`` clipped, largest first, until it fits; ``truncated_fields`` names them."""
+    out = dict(item)
+    cut: list[str] = []
+    flag = payload_bytes({"truncated_fields": list(fields)})
+    present = [f for f in fields if out.get(f)]
+    for name in sorted(present, key=lambda f: payload_bytes(out[f]), reverse=True):
+        excess = payload_bytes(out) + flag - max_bytes
+        if excess <= 0:
+            break
+        out[name] = _shrunk(out[name], payload_bytes(out[name]) - excess)
+        cut.append(name)
+    out["truncated_fields"] = cut
+    return out
+
+
+def _shrunk(value: Any, max_bytes: int) -> Any:
+    """``value`` clipped to ``max_bytes`` of payload; at least the marker stays (a text
+    field never silently becomes empty), an object becomes ``{}``."""
+    if not isinstance(value, str):
+        return {}
+    # Stored bytes never exceed payload bytes: start there, then scale by the text's own
+    # escape ratio (one step for uniform text) until it fits.
+    budget = max_bytes
+    while budget > 0:
+        clipped = clip_text(value, budget) or ""
+        size = payload_bytes(clipped)
+        if size <= max_bytes:
+            return clipped
+        budget = min(budget - 1, budget * max_bytes // size)
+    return clip_text(value, 0)
 
 
 # --- scalars ----------------------------------------------------------------------------------

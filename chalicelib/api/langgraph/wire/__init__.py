@@ -6,6 +6,12 @@ the field types they share and :func:`message`, which turns pydantic's errors in
 the one-line ``detail`` strings clients see (``<field>: must be a string``,
 ``'schedule' is a required property`` …).
 
+**Pages are byte-bounded.** Every list (crons, threads, runs, assistants) answers at
+most ``limit`` items *and* at most :data:`~chalicelib.api.http.MAX_RESPONSE_BYTES`
+(:func:`sized_page`): a page of large items stops early, and ``X-Pagination-Next``
+names the offset it stopped at — LangGraph's own offset paging, so the next request
+continues exactly there.
+
 Requests are strict JSON (no coercion: ``"10"`` is not an integer). Unknown keys are
 accepted — the reference keeps them in a cron's ``payload`` — but are bounded like
 every other value: at most :data:`~chalicelib.api.http.MAX_JSON_DEPTH` levels of
@@ -27,6 +33,7 @@ from chalicelib.api.http import (
     checked_json,
     checked_text,
     documented,
+    fitting,
     integer_param,
     json_problem,
     quote,
@@ -223,6 +230,22 @@ def pagination_headers(offset: int, limit: int, returned: int, more: bool) -> di
             "X-Pagination-Total": str(offset + limit + 1),
         }
     return {"X-Pagination-Total": str(offset + returned)}
+
+
+def sized_page(
+    bodies: list[dict[str, Any]], offset: int, limit: int, more: bool | None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The leading ``bodies`` that fit the response budget, and the pagination headers.
+
+    ``more`` says whether items follow ``bodies`` (None: the list sends no headers
+    unless the budget cuts it short). A cut page's ``X-Pagination-Next`` is the offset
+    of its first left-out item."""
+    shown = fitting(bodies)
+    if shown < len(bodies):
+        return bodies[:shown], pagination_headers(offset, shown, shown, True)
+    if more is None:
+        return bodies, {}
+    return bodies, pagination_headers(offset, limit, len(bodies), more)
 
 
 def project(body: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

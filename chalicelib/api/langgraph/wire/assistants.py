@@ -18,9 +18,9 @@ from chalicelib.api.langgraph.wire import (
     Timestamp,
     choice,
     iso,
-    pagination_headers,
     project,
     selection,
+    sized_page,
     sort_nulls_like_postgres,
 )
 from chalicelib.services.threads import json_contains
@@ -109,11 +109,8 @@ def search(
             descending=query.sort_order != "asc",
         )
     page = bodies[query.offset : query.offset + query.limit + 1]
-    shown = page[: query.limit]
-    return (
-        [project(b, query.select) for b in shown],
-        pagination_headers(query.offset, query.limit, len(shown), len(page) > query.limit),
-    )
+    shown = [project(b, query.select) for b in page[: query.limit]]
+    return sized_page(shown, query.offset, query.limit, len(page) > query.limit)
 
 
 class Ok(Out):

@@ -93,10 +93,10 @@ from chalicelib.api.langgraph.wire import (
     Timestamp,
     choice,
     iso,
-    pagination_headers,
     project,
     selection,
     sized,
+    sized_page,
     sort_nulls_like_postgres,
 )
 from chalicelib.domain.enums import OnRunCompleted, OverlapPolicy, ScheduleOrigin, ScheduleStatus
@@ -779,8 +779,5 @@ def search(
         matching, values[query.sort_by], lambda s: s.id, descending=query.descending
     )
     page = ordered[query.offset : query.offset + query.limit + 1]
-    bodies = [cron_body(s, nexts[s.id]) for s in page[: query.limit]]
-    return Page(
-        [project(b, query.select) for b in bodies],
-        pagination_headers(query.offset, query.limit, len(bodies), len(page) > query.limit),
-    )
+    bodies = [project(cron_body(s, nexts[s.id]), query.select) for s in page[: query.limit]]
+    return Page(*sized_page(bodies, query.offset, query.limit, len(page) > query.limit))
