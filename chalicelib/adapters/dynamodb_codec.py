@@ -295,7 +295,7 @@ def item_to_schedule(item: Item) -> Schedule:
 # ``status`` (the finish condition, the thread-runs status filter) and ``run_id`` (found on a
 # thread's GSI) are top-level, and so is ``webhook_status``, set after the finish by its own
 # UpdateItem; the rest of the record is one JSON document. A running run's heartbeat (its
-# own UpdateItem, see ``services.heartbeat``) also writes top-level attributes — the time,
+# own UpdateItem, see ``services.runs``) also writes top-level attributes — the time,
 # the spend so far and the moved ``gsi2sk`` — which the finish's Put replaces.
 RUN_DOC_EXCLUDE = frozenset({"run_id", "status", "webhook_status"})
 HEARTBEAT_AT = "heartbeat_at"

@@ -22,9 +22,9 @@
    *over* for the agent: its context refuses every further model call, and the worker
    and any thread the agent started for the run (``ctx.start_thread``) are stopped —
    a ``RunCancelled`` is raised in them, repeatedly for up to ``STOP_GRACE_SECONDS``
-   — so nothing of a timed-out run keeps running in the warm container. A thread blocked in a C call
-   stops when the call returns (every provider call has a timeout within the
-   deadline); one that survives is logged, and cannot spend. Every model call reserves
+   — so nothing of a timed-out run keeps running in the warm container. A thread
+   blocked in a C call stops when the call returns (every provider call has a timeout
+   within the deadline); one that survives is logged, and cannot spend. Every model call reserves
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
@@ -229,8 +229,6 @@ class Heartbeat:
         self._stop = threading.Event()
         self._finishing = threading.Event()
         self._thread: threading.Thread | None = None
-        self.beats = 0
-        """Heartbeats written."""
 
     def start(self, *, on_ended: Callable[[], None]) -> None:
         """Beat until :meth:`stop`; ``on_ended`` runs if a beat finds the run already ended
@@ -284,7 +282,6 @@ class Heartbeat:
             )
             self._on_ended()
             return False
-        self.beats += 1
         return True
 
 
