@@ -4,7 +4,12 @@ Every write path already keeps DynamoDB and EventBridge Scheduler consistent, un
 its first write when the second fails (see :mod:`chalicelib.services.schedules`). What
 it cannot cover is a process that dies between the two writes, a compensation that
 fails too, or a trigger Lambda killed mid-run (out of memory, a runtime crash). A
-periodic sweep repairs those from DynamoDB, the source of truth:
+periodic sweep repairs those from DynamoDB, the source of truth. The maintenance rule
+fires every minute: each fire ends stuck runs (8 Queries of a sparse index and one
+short invocation — a few cents a month — so a dead trigger waits at most a minute for
+the sweep after it is found stuck, instead of five), and the fire of every fifth minute of the hour
+(:func:`drift_due`, read from the rule's own event time) also compares the Scheduler
+with the records, whose cost grows with the number of schedules:
 
 1. **Stuck runs.** A run still ``running`` after its ``stuck_after`` instant lost its
    trigger. While the agent runs, the trigger's heartbeat moves ``stuck_after`` to
@@ -75,6 +80,8 @@ STUCK_MESSAGE = (
     "at their reserved worst case)"
 )
 ENTRY_PREFIX = "sched-"
+DRIFT_EVERY_MINUTES = 5
+"""The maintenance rule runs every minute; every 5th minute it also repairs drift."""
 
 
 @dataclass
@@ -106,10 +113,17 @@ class Reconciler:
         self._clock = clock
         self._batch = batch
 
-    def run(self) -> ReconcileReport:
+    def scheduled(self, event_time: str | None) -> ReconcileReport:
+        """The maintenance rule's sweep (every minute): stuck runs every time, drift when
+        :func:`drift_due` says so for the rule's own fire time."""
+        return self.run(drift=drift_due(event_time))
+
+    def run(self, *, drift: bool = True) -> ReconcileReport:
+        """One sweep: stuck runs always; the Scheduler comparison unless ``drift`` is False."""
         report = ReconcileReport()
         self.end_stuck_runs(report)
-        self.repair_drift(report)
+        if drift:
+            self.repair_drift(report)
         if report.stuck_runs_ended or report.entries_rewritten or report.orphan_entries_deleted:
             log.warning("reconciler repaired drift: %s", report.as_dict())
         return report
@@ -223,6 +237,17 @@ class Reconciler:
         if differing:
             log.warning("entry %s differs from its record: %s", entry.name, ", ".join(differing))
         return bool(differing)
+
+
+def drift_due(event_time: str | None) -> bool:
+    """Whether the rule's fire at ``event_time`` (EventBridge's ``time``, UTC) also compares
+    the Scheduler with the records: on every ``DRIFT_EVERY_MINUTES``-th minute of the hour,
+    and whenever the time cannot be read (better a sweep too many than one too few)."""
+    try:
+        minute = datetime.strptime(event_time or "", "%Y-%m-%dT%H:%M:%SZ").minute
+    except ValueError:
+        return True
+    return minute % DRIFT_EVERY_MINUTES == 0
 
 
 def _owner(target_input: str | None) -> tuple[str, str, str] | None:

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.domain.enums import OnRunCompleted
 from chalicelib.domain.errors import SchedulingUnavailableError
 from chalicelib.domain.models import Principal, user_message_input
+from chalicelib.services.reconciler import drift_due
 from chalicelib.services.schedules import ScheduleDraft
 from tests.helpers import AwsCalls, _FakeHTTPResponse, deliver
 
@@ -163,3 +164,49 @@ def test_the_maintenance_lambda_runs_the_reconciler(container: Any, client: Any)
     )
     response = client.lambda_.invoke("reconciler", event)
     assert response.payload["errors"] == []
+
+
+def test_the_rule_ends_stuck_runs_every_minute_and_repairs_drift_every_fifth(
+    container: Any, client: Any, clock: Any
+) -> None:
+    """The maintenance rule's Lambda, through Chalice's test client: a fire at minute 7
+    ends a stuck run but leaves the Scheduler alone; the fire at minute 10 repairs it."""
+    sched = make(container)
+    clock.set(NINE + timedelta(seconds=1))
+    restore = crash_the_finish(container)
+    try:
+        with pytest.raises(SchedulingUnavailableError):
+            deliver(container, sched.id, NINE)
+    finally:
+        restore()
+    group = container.settings.SCHEDULE_GROUP
+    container.scheduler.delete_schedule(Name=f"sched-{sched.id}", GroupName=group)
+    clock.set(NINE + timedelta(minutes=7))
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+
+    event["time"] = "2026-01-15T09:07:00Z"
+    report = client.lambda_.invoke("reconciler", event).payload
+    assert (report["stuck_runs_ended"], report["entries_rewritten"]) == (1, 0)
+    assert f"sched-{sched.id}" not in entries(container)
+
+    event["time"] = "2026-01-15T09:10:00Z"
+    report = client.lambda_.invoke("reconciler", event).payload
+    assert (report["stuck_runs_ended"], report["entries_rewritten"]) == (0, 1)
+    assert f"sched-{sched.id}" in entries(container)
+
+
+@pytest.mark.parametrize(
+    ("time", "due"),
+    [
+        ("2026-01-15T09:00:00Z", True),
+        ("2026-01-15T09:55:59Z", True),
+        ("2026-01-15T09:01:00Z", False),
+        ("2026-01-15T09:59:00Z", False),
+        (None, True),  # unreadable: sweep everything
+        ("yesterday", True),
+    ],
+)
+def test_drift_is_due_every_fifth_minute(time: str | None, due: bool) -> None:
+    assert drift_due(time) is due
