@@ -6,8 +6,9 @@ it cannot cover is a process that dies between the two writes, a compensation th
 fails too, or a trigger Lambda killed mid-run (out of memory, a runtime crash). A
 periodic sweep repairs those from DynamoDB, the source of truth. The maintenance rule
 fires every minute: each fire ends stuck runs (8 Queries of a sparse index and one
-short invocation — a few cents a month — so a dead trigger waits at most a minute for
-the sweep after it is found stuck, instead of five), and the fire of every fifth minute of the hour
+short invocation — well under $1 a month — so a dead trigger waits at most a minute
+for the sweep after it is found stuck, instead of five; sweeps that overlap cannot both
+end a run, the finish being conditional), and the fire of every fifth minute of the hour
 (:func:`drift_due`, read from the rule's own event time) also compares the Scheduler
 with the records, whose cost grows with the number of schedules:
 
