@@ -18,7 +18,8 @@ from chalicelib.observability import configure_logging, http_middleware
 
 app = Chalice(app_name="agentcron")
 configure_logging()
-# One structured record and the API metrics per request, for every route of both façades.
+# One structured record and the API metrics per request, for every route of both façades;
+# in the deployed API, no AWS call starts that could outlive the function's timeout.
 app.register_middleware(http_middleware(app), "http")
 
 app.register_blueprint(langgraph_crons)

@@ -68,7 +68,12 @@ class Container:
         self._lock = threading.RLock()
         from chalicelib import observability
 
-        observability.configure(level=config.LOG_LEVEL, stage=config.STAGE, tracing=config.TRACING)
+        observability.configure(
+            level=config.LOG_LEVEL,
+            stage=config.STAGE,
+            tracing=config.TRACING,
+            request_deadline=config.API_REQUEST_DEADLINE,
+        )
 
     # --- AWS clients (lazy) -----------------------------------------------------------------
 
@@ -83,9 +88,13 @@ class Container:
         import boto3
         from botocore.config import Config
 
+        from chalicelib import observability
+        from chalicelib.adapters.botocore_deadline import RequestDeadlineReached
+
         s = self.settings
         session: Any = self._session or boto3.session.Session()
-        return session.client(
+        read = read_timeout or s.AWS_READ_TIMEOUT_SECONDS
+        client = session.client(
             service,
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
@@ -97,10 +106,23 @@ class Container:
                     else {"mode": "standard", "total_max_attempts": total_attempts}
                 ),
                 connect_timeout=s.AWS_CONNECT_TIMEOUT_SECONDS,
-                read_timeout=read_timeout or s.AWS_READ_TIMEOUT_SECONDS,
+                read_timeout=read,
                 max_pool_connections=50,
             ),
         )
+        # An API request never starts a call it has no time left for (the request
+        # deadline, chalicelib/observability.py); the refusal is a botocore error, which
+        # every adapter answers like an unreachable service (503, with its rollback).
+        worst = observability.call_worst_seconds(
+            s.AWS_CONNECT_TIMEOUT_SECONDS, read, s.AWS_MAX_ATTEMPTS
+        )
+
+        def refuse_late_call(model: Any, **_: Any) -> None:
+            if not observability.may_start(worst):
+                raise RequestDeadlineReached(operation=model.name)
+
+        client.meta.events.register("before-call.*.*", refuse_late_call, unique_id="deadline")
+        return client
 
     @functools.cached_property
     def dynamodb(self) -> DynamoDBClient:

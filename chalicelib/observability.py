@@ -22,6 +22,8 @@ What an operator gets, from all three functions and the local stack:
   ``Metrics`` — with a set of its own: ``Metrics`` keeps its metric set at class
   level, shared by every thread of the process, so the local stack's concurrent fires
   would mix their documents.
+* **Request deadline** — the API request's unit of work also bounds its AWS calls by
+  the Lambda's remaining time (see "the request deadline" below).
 * **Traces** — Powertools' ``Tracer`` (X-Ray) when ``TRACING`` is on (the deployed
   stages; active tracing is set on the functions in the template), with the
   correlation ids as annotations (searchable: ``annotation.schedule_id = "…"``). Off
@@ -135,6 +137,7 @@ class Config:
     stage: str = "local"
     emit_metrics: bool = True
     tracing: bool = False
+    request_deadline: bool = False
 
 
 _config = Config()
@@ -147,6 +150,7 @@ def configure(
     stage: str | None = None,
     emit_metrics: bool | None = None,
     tracing: bool | None = None,
+    request_deadline: bool | None = None,
 ) -> None:
     """Apply deployment settings (called when the settings are first read)."""
     with _config_lock:
@@ -159,6 +163,8 @@ def configure(
             _config.emit_metrics = emit_metrics
         if tracing is not None:
             _config.tracing = tracing
+        if request_deadline is not None:
+            _config.request_deadline = request_deadline
 
 
 def set_level(level: str) -> None:
@@ -519,21 +525,118 @@ def observe_reconciler(lambda_context: Any, body: Callable[[], Any]) -> dict[str
         return result
 
 
+# --- the request deadline: no AWS call starts that could outlive the API's Lambda ---------
+#
+# It lives here, with the unit of work that frames every request, so that following a
+# request stays within the files it already visits.
+#
+# API Gateway waits 29 s for the function; the function's timeout is 28 s. A request's
+# AWS calls cannot be bounded by counting them: under contention an update re-reads and
+# re-writes (``UPDATE_ATTEMPTS`` version conflicts, then up to ``CONVERGE_ROUNDS`` of
+# convergence), an ``enabled`` change adds a pause or resume with its own convergence,
+# authentication on a cold key cache adds a read — 64 calls at the very worst (1 key
+# read; 3 × (read + conditional write); 2 entry writes + 2 deletes; 5 convergence rounds
+# of a read and 4 writes; then the pause: a write, 2 entry writes, 5 more rounds), each
+# of which may take its botocore worst case (every attempt timing out, plus the backoff
+# between attempts: :func:`call_worst_seconds`). No per-call timeout makes 64 of those
+# fit in 28 s. So the bound is a deadline instead:
+#
+# * the HTTP middleware (:func:`http_middleware`) gives each request the Lambda context's
+#   own clock (``get_remaining_time_in_millis``) — in the deployed API function, whose
+#   template sets ``API_REQUEST_DEADLINE``;
+# * every AWS client of the container asks :func:`may_start` before each call (a botocore
+#   ``before-call`` hook, ``chalicelib.dependencies``), which refuses — a botocore error,
+#   so the adapters answer it like any unreachable service: 503, with the rollback — a
+#   call that could not end before ``MARGIN_SECONDS`` before the timeout;
+# * a *forward* call must also leave time for the rollback of everything before it:
+#   ``ROLLBACK_CALLS`` more worst-case calls — the DynamoDB write back and the Scheduler
+#   undo of one entry, or the complete undo of a create or a delete. A compensating call
+#   (inside :func:`compensating`) needs only its own time.
+#
+# So a request answers before the Lambda timeout whatever AWS does, and a request that
+# starts running out of time answers 503 with its writes undone; whatever a rollback
+# still could not finish (the convergence re-reads of a contended update) is logged and
+# repaired by the reconciler, as after a crash. In the normal case (calls of tens of
+# milliseconds) the deadline never bites: it only turns a Lambda timeout — a bare 502/504
+# from API Gateway with the writes half-done — into a clean 503.
+#
+# Only the API sets a deadline; the trigger and the reconciler have their own (a run's
+# deadline) or none, and for them :func:`may_start` always answers yes.
+
+ROLLBACK_CALLS = 3
+DEADLINE_MARGIN_SECONDS = 1.0
+"""Left after the last call ends: the response is built and returned."""
+MAX_BACKOFF_SECONDS = 20.0
+"""botocore's standard retry mode: the n-th retry waits up to min(2**(n-1), 20) s."""
+
+_remaining: contextvars.ContextVar[Callable[[], float] | None] = contextvars.ContextVar(
+    "agentcron_request_remaining", default=None
+)
+_compensating: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "agentcron_compensating", default=False
+)
+
+
+def call_worst_seconds(connect: float, read: float, attempts: int) -> float:
+    """One AWS call's worst case: every attempt times out connecting and reading, and
+    each retry waits its longest backoff."""
+    backoff = sum(min(2.0**n, MAX_BACKOFF_SECONDS) for n in range(attempts - 1))
+    return attempts * (connect + read) + backoff
+
+
+@contextmanager
+def request_deadline(remaining_seconds: Callable[[], float] | None) -> Iterator[None]:
+    """The calls made inside are bounded by ``remaining_seconds`` (None: unbounded)."""
+    token = _remaining.set(remaining_seconds)
+    try:
+        yield
+    finally:
+        _remaining.reset(token)
+
+
+@contextmanager
+def compensating() -> Iterator[None]:
+    """The calls made inside undo earlier writes: they need no time for a rollback."""
+    token = _compensating.set(True)
+    try:
+        yield
+    finally:
+        _compensating.reset(token)
+
+
+def may_start(call_seconds: float) -> bool:
+    """Whether an AWS call whose worst case is ``call_seconds`` may start now."""
+    remaining = _remaining.get()
+    if remaining is None:
+        return True
+    reserve = 0 if _compensating.get() else ROLLBACK_CALLS * call_seconds
+    return remaining() >= call_seconds + reserve + DEADLINE_MARGIN_SECONDS
+
+
 def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
-    """A Chalice ``http`` middleware: every route of every façade is one unit of work."""
+    """A Chalice ``http`` middleware: every route of every façade is one unit of work,
+    its AWS calls bounded by the request deadline when ``API_REQUEST_DEADLINE`` is on."""
 
     def observe(request: Request, get_response: Callable[[Request], Response]) -> Response:
         started = time.perf_counter()
         context = request.context or {}
         route = context.get("resourcePath") or request.path
         params = request.uri_params or {}
+        lambda_context = getattr(app, "lambda_context", None)
+        clock = getattr(lambda_context, "get_remaining_time_in_millis", None)
+        deadline = (
+            request_deadline(lambda: clock() / 1000)
+            if clock is not None and _config.request_deadline
+            else request_deadline(None)
+        )
         with unit(
             "api",
-            lambda_context=getattr(app, "lambda_context", None),
+            lambda_context=lambda_context,
             schedule_id=params.get("schedule_id") or params.get("cron_id"),
             run_id=params.get("run_id"),
         ):
-            response = get_response(request)
+            with deadline:
+                response = get_response(request)
             status = int(response.status_code)
             latency = round((time.perf_counter() - started) * 1000, 3)
             count(Metric.API_REQUESTS)

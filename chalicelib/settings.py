@@ -49,12 +49,15 @@ class Settings(BaseModel):
     )
     SCHEDULER_ROLE_ARN: str = "arn:aws:iam::000000000000:role/agentcron-local-scheduler"
     SCHEDULER_DLQ_ARN: str = "arn:aws:sqs:us-east-1:000000000000:agentcron-local-dlq"
-    # botocore, per call: the API function sets these low so that a request's worst case
-    # (authentication + up to three writes, each with its retries) ends within its
-    # Lambda timeout, itself below API Gateway's 29 s integration timeout.
+    # botocore, per call: the API function sets these low (infra/template.py) so that one
+    # call's worst case is short; its request deadline (chalicelib/observability.py) then
+    # bounds the whole request below its Lambda timeout, itself below API Gateway's 29 s.
     AWS_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60)
     AWS_READ_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=900)
     AWS_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10)
+    API_REQUEST_DEADLINE: bool = False
+    """Refuse (503, rolled back) an AWS call the request's Lambda has no time left for.
+    On in the deployed API function; off locally (no Lambda timeout to respect)."""
     SCHEDULER_RETRY_ATTEMPTS: int = Field(default=3, ge=0, le=185)
     SCHEDULER_MAX_EVENT_AGE_SECONDS: int = Field(default=3600, ge=60, le=86400)
 

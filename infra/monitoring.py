@@ -1,7 +1,7 @@
 """Alarms, the dashboard and their notification topic, for the merge template.
 
 Every alarm watches either an AWS metric of a resource this stack creates (the two
-failure queues, the trigger function) or a metric agentcron itself emits as EMF
+failure queues, the three functions, the REST API) or a metric agentcron itself emits as EMF
 (namespace ``agentcron``, dimension ``stage`` — see ``chalicelib.observability``); a
 test checks that each of the latter is one the code emits, so no alarm can watch a
 metric nobody writes. What each alarm means and what to do is in the README
@@ -11,6 +11,12 @@ Notifications: alarms notify ``AlarmTopicArn`` (an existing SNS topic) when it i
 and a topic of this stack when ``AlarmEmail`` is set (CloudFormation subscribes the
 address; the recipient confirms once). With neither, the alarms still show in the
 console and on the dashboard.
+
+API Gateway publishes its metrics by API *name* and stage (a REST API has no id
+dimension), so the stack names its API after itself (:func:`api_name`, set in
+``infra.template``): a dev and a prod stack in one account never share the alarm.
+Its ``5XXError`` sees what the function's own ``Api5xx`` cannot: the integration
+timing out at 29 s, the function crashing or throttled, a malformed proxy response.
 
 Missing data is *not breaching* everywhere: a queue or a function with nothing to do
 publishes nothing, and an idle stage must stay green.
@@ -22,10 +28,14 @@ import json
 from typing import Any
 
 from chalicelib.observability import NAMESPACE, Metric
+from infra import policies
+from infra.policies import function_name
 
 HAS_ALARM_TOPIC = "HasAlarmTopicArn"
 HAS_ALARM_EMAIL = "HasAlarmEmail"
 FIVE_MINUTES = 300
+API_STAGE_NAME = "api"
+"""``api_gateway_stage`` of the deployed stages in ``.chalice/config.json``."""
 ONE_HOUR = 3600
 
 RUN_OUTCOMES = (
@@ -97,6 +107,11 @@ def _alarm(name: str, description: str, **properties: Any) -> dict[str, Any]:
     }
 
 
+def api_name(stage: str) -> str:
+    """The REST API's name: API Gateway's ``ApiName`` metric dimension."""
+    return policies.prefix(stage)
+
+
 def _threshold_alarm(
     name: str,
     description: str,
@@ -107,6 +122,8 @@ def _threshold_alarm(
     statistic: str,
     period: int,
     threshold: float = 0,
+    evaluation_periods: int = 1,
+    datapoints: int = 1,
 ) -> dict[str, Any]:
     return _alarm(
         name,
@@ -116,8 +133,8 @@ def _threshold_alarm(
         Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
         Statistic=statistic,
         Period=period,
-        EvaluationPeriods=1,
-        DatapointsToAlarm=1,
+        EvaluationPeriods=evaluation_periods,
+        DatapointsToAlarm=datapoints,
         Threshold=threshold,
         ComparisonOperator="GreaterThanThreshold",
     )
@@ -174,6 +191,17 @@ def alarms(stage: str, prefix: str, trigger_function: str) -> dict[str, Any]:
             period=FIVE_MINUTES,
         )
 
+    def lambda_alarm(function: str, metric: str, description: str) -> dict[str, Any]:
+        return _threshold_alarm(
+            f"{prefix}-{function}-{metric.lower()}",
+            description,
+            namespace="AWS/Lambda",
+            metric=metric,
+            dimensions={"FunctionName": function_name(stage, function)},
+            statistic="Sum",
+            period=FIVE_MINUTES,
+        )
+
     lambda_dims = {"FunctionName": trigger_function}
     outcome_ids = {m: f"o{i}" for i, m in enumerate(RUN_OUTCOMES)}
     finished = " + ".join(f"FILL({i}, 0)" for i in outcome_ids.values())
@@ -217,6 +245,48 @@ def alarms(stage: str, prefix: str, trigger_function: str) -> dict[str, Any]:
                 _own(Metric.API_REQUESTS, stage, FIVE_MINUTES, "r"),
             ],
             threshold={"Ref": "ApiErrorRatePercent"},
+        ),
+        "ApiGateway5xxAlarm": _threshold_alarm(
+            f"{prefix}-api-gateway-5xx",
+            "API Gateway answered 5xx: besides the function's own 5xx (ApiErrorRateAlarm), "
+            "the integration timed out (29 s), the function crashed or was throttled. Check "
+            "ApiErrorsAlarm / ApiThrottlesAlarm and the API function's logs.",
+            namespace="AWS/ApiGateway",
+            metric="5XXError",
+            dimensions={"ApiName": api_name(stage), "Stage": API_STAGE_NAME},
+            statistic="Sum",
+            period=FIVE_MINUTES,
+        ),
+        "ApiErrorsAlarm": lambda_alarm(
+            "api",
+            "Errors",
+            "The API function failed an invocation (timed out, out of memory, crashed "
+            "outside the routes): the client got a 5xx from API Gateway. See its logs.",
+        ),
+        "ApiThrottlesAlarm": lambda_alarm(
+            "api",
+            "Throttles",
+            "The API function was throttled (account concurrency, or runs using it all: "
+            "set TriggerReservedConcurrency): clients got 5xx.",
+        ),
+        "ReconcilerErrorsAlarm": lambda_alarm(
+            "reconciler",
+            "Errors",
+            "The reconciler's invocation failed (timed out, out of memory, crashed): no "
+            "drift is repaired and no stuck run is ended until it runs again. See its logs.",
+        ),
+        "ReconcilerFailuresAlarm": _threshold_alarm(
+            f"{prefix}-reconciler-sweep-errors",
+            "Two of the last three reconciler sweeps could not repair something (a part of "
+            "the sweep or one record failed: ReconcilerErrors); drift stays until it "
+            "succeeds. The reconciler's ERROR logs name the part or the record.",
+            namespace=NAMESPACE,
+            metric=Metric.RECONCILER_ERRORS.value,
+            dimensions={"stage": stage},
+            statistic="Sum",
+            period=FIVE_MINUTES,
+            evaluation_periods=3,
+            datapoints=2,
         ),
         "ReconcilerRepairsAlarm": _threshold_alarm(
             f"{prefix}-reconciler-repairs",
@@ -286,9 +356,17 @@ def dashboard_body(stage: str, prefix: str, trigger_function: str) -> dict[str, 
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{prefix}-{q}"]
         for q in ("scheduler-dlq", "trigger-failures")
     ]
-    errors = [
-        ["AWS/Lambda", "Errors", "FunctionName", trigger_function, {"stat": "Sum"}],
-        ["AWS/Lambda", "Throttles", "FunctionName", trigger_function, {"stat": "Sum"}],
+    errors: list[list[Any]] = [
+        *(
+            ["AWS/Lambda", metric, "FunctionName", function, {"stat": "Sum"}]
+            for function in (
+                trigger_function,
+                function_name(stage, "api"),
+                function_name(stage, "reconciler"),
+            )
+            for metric in ("Errors", "Throttles")
+        ),
+        ["AWS/ApiGateway", "5XXError", "ApiName", api_name(stage), "Stage", API_STAGE_NAME],
         *_own_metrics(
             stage,
             [

@@ -82,8 +82,12 @@ def parameters(stage: str) -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "Description": "Name of an SSM SecureString holding the OpenAI API key "
-            "(e.g. /agentcron/prod/openai-api-key); empty if the openai agent is unused.",
-            "AllowedPattern": "^$|^/[a-zA-Z0-9_.\\-/]{1,1010}$",
+            "(e.g. /agentcron/prod/openai-api-key); empty if the openai agent is unused. "
+            "Not a /aws/... name: the trigger may read only this parameter (a Secrets "
+            "Manager reference would need secretsmanager:GetSecretValue too).",
+            # Java regular expression (CloudFormation's): the lookahead refuses AWS's
+            # reserved /aws/ tree — public parameters and the Secrets Manager bridge.
+            "AllowedPattern": "^$|^/(?!aws/)[a-zA-Z0-9_.\\-/]{1,1010}$",
         },
         "ApiThrottlingRateLimit": {
             "Type": "Number",
@@ -145,14 +149,18 @@ def environment(stage: str) -> dict[str, Any]:
     }
 
 
-# The API function's botocore budget: a request's worst case (authentication and three
-# writes, every attempt timing out) stays within its 28 s timeout, below API Gateway's
-# 29 s (tests/deploy/test_template.py does the arithmetic). Chalice does not apply
+# The API function's time budget (chalicelib/observability.py): one AWS call's worst case is
+# 2 attempts x (0.5 s connect + 1.5 s read) + 1 s backoff = 5 s; a request starts a
+# forward call only while 4 such calls (it and a 3-call rollback) + 1 s fit before its
+# 28 s timeout, i.e. during its first 7 s, and a compensating call while 6 s are left.
+# So every request answers within 28 s, below API Gateway's 29 s, whatever AWS does
+# (tests/deploy/test_template.py does the arithmetic). Chalice does not apply
 # per-function environment variables to the API handler, so they are set here.
 API_CLIENT_ENVIRONMENT = {
-    "AWS_CONNECT_TIMEOUT_SECONDS": "1",
-    "AWS_READ_TIMEOUT_SECONDS": "2",
+    "AWS_CONNECT_TIMEOUT_SECONDS": "0.5",
+    "AWS_READ_TIMEOUT_SECONDS": "1.5",
     "AWS_MAX_ATTEMPTS": "2",
+    "API_REQUEST_DEADLINE": "true",
 }
 
 
@@ -254,6 +262,10 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "RestAPI": {
             "Properties": {
+                # API Gateway's metrics are keyed by the API's name: this stack's own
+                # (the definition's title too, which an import would otherwise apply).
+                "Name": monitoring.api_name(stage),
+                "DefinitionBody": {"info": {"title": monitoring.api_name(stage)}},
                 "MethodSettings": [
                     {
                         "ResourcePath": "/*",
@@ -261,7 +273,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
                         "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
                     }
-                ]
+                ],
             }
         },
     }

@@ -4,8 +4,10 @@ Secrets never live in ``.chalice/config.json`` or the template: a deployment nam
 parameter (``OPENAI_API_KEY_PARAMETER``, a template parameter), and the function reads
 it on first use through Powertools' ``SSMProvider``, which decrypts it and caches the
 value for ``max_age_seconds`` — once per container in practice, and a rotated secret
-is picked up within that time. A Secrets Manager secret is reachable through the same
-call by naming ``/aws/reference/secretsmanager/<secret-id>`` (SSM's documented bridge).
+is picked up within that time. Only SecureStrings: SSM's bridge to Secrets Manager
+(``/aws/reference/secretsmanager/<id>``) would also need ``secretsmanager:GetSecretValue``
+on the secret, which the trigger's role does not grant (the template parameter refuses
+``/aws/`` names).
 
 Powertools (and with it boto3) is imported only when a secret is first read, so
 ``import app`` and every route stay as cheap as before; the boto3 client is the

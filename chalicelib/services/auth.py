@@ -9,10 +9,12 @@ revocation therefore takes effect within that many seconds.
 
 Unknown and revoked keys are cached too (``API_KEY_NEGATIVE_CACHE_SECONDS``), so a
 client hammering with a bad key costs one DynamoDB read per container and period, not
-one per request; keys that cannot be ours (wrong length) cost none. Both caches are
-bounded (:data:`CACHE_ENTRIES`; the oldest entries go first), so a flood of distinct
-keys cannot grow a container's memory. Minting a key in this process forgets any
-negative entry for it.
+one per request; keys that cannot be ours (wrong length) cost none. The two caches are
+separate and each bounded (:data:`CACHE_ENTRIES` valid keys, :data:`NEGATIVE_CACHE_ENTRIES`
+invalid ones; the oldest entries go first): a flood of distinct keys cannot grow a
+container's memory, and — the negative cache having its own bound — cannot evict the
+valid keys either (every real request would then cost a read again). Minting a key in
+this process forgets any negative entry for it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
 from chalicelib.domain.errors import AuthenticationError, InvalidRequestError
@@ -40,6 +42,7 @@ IDENTIFIER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MAX_KEY_CHARS = 256
 MIN_KEY_CHARS = 16
 CACHE_ENTRIES = 10_000
+NEGATIVE_CACHE_ENTRIES = 10_000
 
 
 def hash_key(key: str) -> str:
@@ -69,8 +72,9 @@ class ApiKeyService:
         self._cache_seconds = cache_seconds
         self._negative_seconds = negative_cache_seconds
         self._monotonic = monotonic
-        # digest -> (principal, or None for a key known to be invalid; expiry)
-        self._cache: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
+        # digest -> (principal, expiry); digest -> expiry of a key known to be invalid
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._negative: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
     def mint(
@@ -122,33 +126,34 @@ class ApiKeyService:
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get(digest)
+            known_bad = self._negative.get(digest, now) > now
         if cached is not None and cached[1] > now:
-            if cached[0] is None:
-                raise AuthenticationError(missing=False)
             return cached[0]
+        if known_bad:
+            raise AuthenticationError(missing=False)
         record = self._store.find(digest)
         if (
             record is None
             or record.revoked_at is not None
             or not hmac.compare_digest(record.key_hash, digest)
         ):
-            self._remember(digest, None, now + self._negative_seconds, self._negative_seconds)
+            if self._negative_seconds > 0:
+                self._remember(self._negative, digest, now + self._negative_seconds)
             raise AuthenticationError(missing=False)
         principal = Principal(tenant_id=record.tenant_id, user_id=record.user_id)
-        self._remember(digest, principal, now + self._cache_seconds, self._cache_seconds)
+        if self._cache_seconds > 0:
+            self._remember(self._cache, digest, (principal, now + self._cache_seconds))
         return principal
 
-    def _remember(
-        self, digest: str, principal: Principal | None, expires: float, seconds: float
-    ) -> None:
-        if seconds <= 0:
-            return
+    def _remember(self, cache: OrderedDict[str, Any], digest: str, value: Any) -> None:
+        bound = NEGATIVE_CACHE_ENTRIES if cache is self._negative else CACHE_ENTRIES
         with self._lock:
-            self._cache[digest] = (principal, expires)
-            self._cache.move_to_end(digest)
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            cache[digest] = value
+            cache.move_to_end(digest)
+            while len(cache) > bound:
+                cache.popitem(last=False)
 
     def _forget(self, digest: str) -> None:
         with self._lock:
             self._cache.pop(digest, None)
+            self._negative.pop(digest, None)

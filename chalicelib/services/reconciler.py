@@ -120,11 +120,20 @@ class Reconciler:
         return self.run(drift=drift_due(event_time))
 
     def run(self, *, drift: bool = True) -> ReconcileReport:
-        """One sweep: stuck runs always; the Scheduler comparison unless ``drift`` is False."""
+        """The parts of the sweep (stuck runs; drift unless ``drift`` is False), each on its
+        own: a part that fails outright (its reads fail — DynamoDB or the Scheduler
+        unavailable) is reported in ``errors`` (the ``ReconcilerErrors`` metric, which an
+        alarm watches) and the other part still runs; the next sweep retries both."""
         report = ReconcileReport()
-        self.end_stuck_runs(report)
+        parts = [("stuck runs", self.end_stuck_runs)]
         if drift:
-            self.repair_drift(report)
+            parts.append(("drift", self.repair_drift))
+        for part, repair in parts:
+            try:
+                repair(report)
+            except Exception as exc:
+                log.exception("reconciler: the %s part of the sweep failed", part)
+                report.errors.append(f"{part}: {exc}")
         if report.stuck_runs_ended or report.entries_rewritten or report.orphan_entries_deleted:
             log.warning("reconciler repaired drift: %s", report.as_dict())
         return report

@@ -79,6 +79,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from chalicelib import observability
 from chalicelib.domain import cron
 from chalicelib.domain.addresses import host_refusal
 from chalicelib.domain.enums import (
@@ -723,9 +724,11 @@ class ScheduleService:
 
     @staticmethod
     def _compensate(action: Callable[[], object]) -> None:
-        """Run a compensating write; its own failure is logged (the reconciler repairs it)."""
+        """Run a compensating write; its own failure is logged (the reconciler repairs it).
+        Its calls may use the time a request's deadline kept for the rollback."""
         try:
-            action()
+            with observability.compensating():
+                action()
         except Exception:
             log.exception("compensation failed; the reconciler will repair the drift")
 

@@ -205,3 +205,27 @@ def test_langgraph_schemas_agree_with_the_official_server(generated: dict[str, A
                 assert name in required, (model, name)
             if nullable and official_required:
                 assert (model, name) in NULLABLE_BY_DESIGN, (model, name)
+
+
+def _webhook_bounds(node: Any) -> list[int]:
+    found: list[int] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "webhook":
+                variants = value.get("anyOf", [value]) if isinstance(value, dict) else []
+                found += [v["maxLength"] for v in variants if "maxLength" in v]
+            found += _webhook_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _webhook_bounds(value)
+    return found
+
+
+def test_documents_advertise_the_domains_webhook_limit(generated: dict[str, Any]) -> None:
+    """A client reading either document learns the length the server enforces."""
+    from chalicelib.domain.models import MAX_WEBHOOK_CHARS
+
+    for name, document in generated.items():
+        bounds = _webhook_bounds(document["components"]["schemas"])
+        assert bounds, name
+        assert set(bounds) == {MAX_WEBHOOK_CHARS}, name

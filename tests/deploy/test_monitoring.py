@@ -22,7 +22,12 @@ ALARMS = {
     "TriggerErrorsAlarm",
     "TriggerThrottlesAlarm",
     "ApiErrorRateAlarm",
+    "ApiGateway5xxAlarm",
+    "ApiErrorsAlarm",
+    "ApiThrottlesAlarm",
     "ReconcilerRepairsAlarm",
+    "ReconcilerErrorsAlarm",
+    "ReconcilerFailuresAlarm",
     "BudgetExceededRateAlarm",
 }
 
@@ -44,7 +49,23 @@ def test_alarms_watch_this_stacks_resources_and_emitted_metrics(
     queues = {
         r["Properties"]["QueueName"] for r in resources.values() if r["Type"] == "AWS::SQS::Queue"
     }
-    trigger = resources["RunTrigger"]["Properties"]["FunctionName"]
+    functions = {
+        r["Properties"]["FunctionName"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    [api] = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    [api_stage] = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGateway::Stage" and r["Properties"]["StageName"] != "Stage"
+    ]
+    # API Gateway names its metrics by the API's name (no id dimension): the name is this
+    # stack's, in the Name property and in the definition's title, so whichever wins the
+    # dimension matches — and another stage's API in the account is not counted.
+    api_name = api["Properties"]["Name"]
+    assert api_name == api["Properties"]["Body"]["info"]["title"] == f"agentcron-{STAGE}"
+    watched_functions = set()
     for name, alarm in alarms.items():
         watched = metrics_watched(
             {"Resources": {name: {"Type": "AWS::CloudWatch::Alarm", "Properties": alarm}}}
@@ -55,9 +76,18 @@ def test_alarms_watch_this_stacks_resources_and_emitted_metrics(
                 assert Metric(metric), name
             elif namespace == "AWS/SQS":
                 assert {d["Value"] for d in alarm["Dimensions"]} <= queues, name
+            elif namespace == "AWS/ApiGateway":
+                assert alarm["Dimensions"] == [
+                    {"Name": "ApiName", "Value": api_name},
+                    {"Name": "Stage", "Value": api_stage["Properties"]["StageName"]},
+                ], name
             else:
+                # AWS/Lambda: emitted by Lambda itself for the functions this stack creates.
                 assert namespace == "AWS/Lambda", name
-                assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": trigger}]
+                [dimension] = alarm["Dimensions"]
+                assert dimension["Name"] == "FunctionName", name
+                assert dimension["Value"] in functions, name
+                watched_functions.add((metric, dimension["Value"]))
         assert alarm["TreatMissingData"] == "notBreaching"  # an idle stage stays green
         assert alarm["AlarmActions"] == alarm["OKActions"]
         topics = [action["Fn::If"][1] for action in alarm["AlarmActions"]]
@@ -66,6 +96,12 @@ def test_alarms_watch_this_stacks_resources_and_emitted_metrics(
             if "MetricStat" in query:
                 dims = query["MetricStat"]["Metric"]["Dimensions"]
                 assert dims == [{"Name": "stage", "Value": STAGE}], name
+    # Every function's failures alarm (an uncaught error, a timeout, out of memory);
+    # the request-serving and the firing functions' throttles too.
+    assert {f for metric, f in watched_functions if metric == "Errors"} == functions
+    assert {f for metric, f in watched_functions if metric == "Throttles"} == {
+        resources[logical]["Properties"]["FunctionName"] for logical in ("APIHandler", "RunTrigger")
+    }
     topic = resources["AlarmTopic"]
     assert topic["Condition"] == "HasAlarmEmail"
     assert topic["Properties"]["Subscription"][0]["Protocol"] == "email"

@@ -162,14 +162,30 @@ def test_the_stack_creates_what_the_functions_are_told(stack: Stack) -> None:
 
 
 def test_the_api_function_answers_within_api_gateways_29_seconds(stack: Stack) -> None:
-    """Worst case of a request: authentication plus three writes (write, Scheduler,
-    compensation), each with every botocore attempt timing out and the retry backoff."""
+    """A request's AWS calls cannot be bounded by a count (an update under contention
+    retries and converges: 64 calls at the very worst, see chalicelib/observability.py), so
+    the API function has a request deadline. With the deployed settings: every call that
+    starts can end (with all its attempts timing out and the backoff) before the Lambda
+    timeout, and a forward call starts only if a 3-call rollback still fits after it —
+    which leaves a request a useful window for its forward calls."""
+    from chalicelib.observability import DEADLINE_MARGIN_SECONDS as MARGIN_SECONDS
+    from chalicelib.observability import ROLLBACK_CALLS
+
     env = stack.environments["api"]
+    assert env["API_REQUEST_DEADLINE"] == "true"
     attempts = int(env["AWS_MAX_ATTEMPTS"])
     per_attempt = float(env["AWS_CONNECT_TIMEOUT_SECONDS"]) + float(env["AWS_READ_TIMEOUT_SECONDS"])
-    backoff = attempts - 1  # standard mode: at most 1 s before the second attempt
-    worst = 4 * (attempts * per_attempt + backoff)
-    assert worst <= stack.timeouts["api"] < 29
+    # botocore's standard retry mode waits at most 1, 2, 4 … s before the 2nd, 3rd … attempt.
+    backoff = sum(min(2**n, 20) for n in range(attempts - 1))
+    call = attempts * per_attempt + backoff
+    timeout = stack.timeouts["api"]
+    assert timeout < 29
+    assert call + MARGIN_SECONDS <= timeout  # a compensating call always ends in time
+    forward_window = timeout - ((1 + ROLLBACK_CALLS) * call + MARGIN_SECONDS)
+    assert forward_window >= 5, forward_window  # forward calls may start for ≥ 5 s
+    # The other functions run without a request deadline and with patient clients.
+    for function in ("run-trigger", "reconciler"):
+        assert "API_REQUEST_DEADLINE" not in stack.environments[function]
 
 
 def test_production_defaults(stack: Stack) -> None:
@@ -204,3 +220,24 @@ def test_stage_configuration_uses_the_table_module_names() -> None:
         env = settings["environment_variables"]
         assert env["TABLE_NAME"] == table_name(stage)
         assert env["SCHEDULE_GROUP"] == schedule_group_name(stage)
+
+
+def test_the_openai_key_parameter_takes_only_what_the_trigger_may_read() -> None:
+    """The trigger's role may read the named SSM parameter (``ssm:GetParameter`` on its
+    ARN) and nothing else. A Secrets Manager secret read through SSM's bridge
+    (``/aws/reference/secretsmanager/<id>``) would also need
+    ``secretsmanager:GetSecretValue`` on the secret, which the role does not have: the
+    parameter refuses such names at deploy time rather than failing every run."""
+    from infra.policies import OPENAI_KEY_PARAMETER
+    from infra.template import parameters
+
+    pattern = parameters("prod")[OPENAI_KEY_PARAMETER]["AllowedPattern"]
+    allowed = ("", "/agentcron/prod/openai-api-key", "/team/awsome/key", "/a")
+    refused = (
+        "/aws/reference/secretsmanager/openai",
+        "/aws/service/ami-amazon-linux-latest/x",
+        "openai-key",
+        "/bad name",
+    )
+    assert all(re.fullmatch(pattern, name) for name in allowed)
+    assert not any(re.fullmatch(pattern, name) for name in refused)

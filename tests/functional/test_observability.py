@@ -414,8 +414,12 @@ def test_every_alarm_and_graph_watches_a_metric_the_code_emits(
     event = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
-    client.lambda_.invoke("reconciler", event)
+    event["time"] = "2026-01-15T09:05:00Z"  # a fire that also repairs drift (every 5th minute)
+    with failing(container.scheduler, "ListSchedules", times=100):
+        assert client.lambda_.invoke("reconciler", event).payload["errors"]
     emitted = {name for document in captured.documents() for name in metrics_of(document)}
+    [sweep] = [d for d in captured.documents() if "ReconcilerErrors" in d]
+    assert metrics_of(sweep)["ReconcilerErrors"] == 1
 
     template = merge_template("test")
     alarms = {
@@ -429,6 +433,7 @@ def test_every_alarm_and_graph_watches_a_metric_the_code_emits(
         "ApiRequests",
         "Api5xx",
         "ReconcilerRepairs",
+        "ReconcilerErrors",
         "RunsCompleted",
         "RunsFailed",
         "RunsTimedOut",

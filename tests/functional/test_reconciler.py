@@ -12,7 +12,7 @@ from chalicelib.domain.errors import SchedulingUnavailableError
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.reconciler import drift_due
 from chalicelib.services.schedules import ScheduleDraft
-from tests.helpers import AwsCalls, _FakeHTTPResponse, deliver
+from tests.helpers import AwsCalls, _FakeHTTPResponse, deliver, failing
 
 ALICE = Principal(tenant_id="tenant-a", user_id="alice")
 NINE = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -164,6 +164,47 @@ def test_the_maintenance_lambda_runs_the_reconciler(container: Any, client: Any)
     )
     response = client.lambda_.invoke("reconciler", event)
     assert response.payload["errors"] == []
+
+
+def _sweep(client: Any) -> dict[str, Any]:
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    event["time"] = "2026-01-15T09:15:00Z"  # a fire of the 5th minute: both parts
+    payload: dict[str, Any] = client.lambda_.invoke("reconciler", event).payload
+    return payload
+
+
+def test_a_failing_part_of_the_sweep_is_reported_and_the_others_still_run(
+    container: Any, client: Any, clock: Any
+) -> None:
+    """The Scheduler listing failing outright (every attempt) must not stop the stuck runs
+    from being ended; the failure is in the report, whose ``errors`` become the
+    ``ReconcilerErrors`` metric an alarm watches."""
+    sched = make(container)
+    clock.set(NINE + timedelta(seconds=1))
+    restore = crash_the_finish(container)
+    try:
+        with pytest.raises(SchedulingUnavailableError):
+            deliver(container, sched.id, NINE)
+    finally:
+        restore()
+    clock.set(NINE + timedelta(minutes=13))
+    with failing(container.scheduler, "ListSchedules", times=100):
+        report = _sweep(client)
+    assert report["stuck_runs_ended"] == 1
+    [error] = report["errors"]
+    assert error.startswith("drift:") and "ListSchedules" in error
+    [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
+    assert ended.status.value == "error"
+
+
+def test_a_sweep_whose_reads_all_fail_reports_each_part(container: Any, client: Any) -> None:
+    make(container)
+    with failing(container.dynamodb, "Query", times=1000):
+        report = _sweep(client)
+    assert [e.split(":")[0] for e in report["errors"]] == ["stuck runs", "drift"]
+    assert report["stuck_runs_ended"] == report["entries_rewritten"] == 0
 
 
 def test_the_rule_ends_stuck_runs_every_minute_and_repairs_drift_every_fifth(

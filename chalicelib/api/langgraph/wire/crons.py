@@ -104,14 +104,13 @@ from chalicelib.domain.models import (
     MAX_ATTEMPTS_PER_CALL,
     MAX_INITIAL_BACKOFF_SECONDS,
     MAX_PAUSE_AFTER_FAILURES,
+    MAX_WEBHOOK_CHARS,
     MIN_INITIAL_BACKOFF_SECONDS,
     Schedule,
 )
 from chalicelib.services.schedules import ScheduleChanges, ScheduleDraft
 from chalicelib.services.threads import json_contains
 
-MAX_WEBHOOK_CHARS: Final = 65_536
-"""The official schema's bound; the domain's own rule (https, ≤ 2 048) is checked after."""
 ON_RUN_COMPLETED: Final = ("delete", "keep")
 MULTITASK_STRATEGIES: Final = ("reject", "interrupt", "rollback", "enqueue")
 STREAM_MODES: Final = (
