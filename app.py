@@ -39,11 +39,14 @@ def run_trigger(event: Any, context: Any) -> dict[str, Any]:
     )
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES), name="reconciler")
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="reconciler")
 def reconciler(event: Any) -> dict[str, Any]:
-    """Repairs drift between DynamoDB and the Scheduler and ends stuck runs (a maintenance
-    rule, not a user schedule)."""
+    """Ends stuck runs every minute and repairs drift between DynamoDB and the Scheduler
+    every 5 minutes (a maintenance rule, not a user schedule)."""
     from chalicelib.dependencies import container
     from chalicelib.observability import observe_reconciler
 
-    return observe_reconciler(getattr(event, "context", None), lambda: container().reconciler.run())
+    return observe_reconciler(
+        getattr(event, "context", None),
+        lambda: container().reconciler.scheduled(getattr(event, "time", None)),
+    )

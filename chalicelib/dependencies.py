@@ -347,6 +347,7 @@ class Container:
                 auto_pause_on_budget_exceeded=s.AUTO_PAUSE_ON_BUDGET_EXCEEDED,
                 max_backoff_seconds=s.RETRY_MAX_BACKOFF_SECONDS,
                 caps=self.cap_defaults,
+                heartbeat_seconds=s.HEARTBEAT_SECONDS,
             ),
             spend=self.spend_store,
         )

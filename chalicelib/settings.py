@@ -30,6 +30,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Lambda's hard cap; the trigger function is configured with this timeout.
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
+MIN_HEARTBEAT_SECONDS = 10.0
 
 
 class Settings(BaseModel):
@@ -71,6 +72,10 @@ class Settings(BaseModel):
     RUN_DEADLINE_MARGIN_SECONDS: float = Field(default=15.0, ge=1)
     MAX_FIRE_LATENESS_SECONDS: int = Field(default=900, ge=60)
     RUNNING_GRACE_SECONDS: int = Field(default=120, ge=0)
+    HEARTBEAT_SECONDS: float = Field(default=30.0, ge=0, le=300)
+    """A running run's heartbeat period (its spend so far, and proof its trigger lives); the
+    reconciler ends a run 3 missed heartbeats after its last one. 0 turns heartbeats off;
+    otherwise at least 10 s (a slow write must not make a live trigger look dead)."""
     RECONCILE_INTERVAL_SECONDS: int = Field(default=300, ge=10)
     """The local stack's reconciler period (in AWS, app.py's rule runs it every 5 minutes)."""
     AUTO_PAUSE_ON_BUDGET_EXCEEDED: bool = True
@@ -124,6 +129,10 @@ class Settings(BaseModel):
             raise ValueError(
                 "SCHEDULE_MAX_TIMEOUT_SECONDS must stay below the trigger Lambda's timeout "
                 f"minus RUN_DEADLINE_MARGIN_SECONDS ({ceiling:g} s)"
+            )
+        if 0 < self.HEARTBEAT_SECONDS < MIN_HEARTBEAT_SECONDS:
+            raise ValueError(
+                f"HEARTBEAT_SECONDS must be 0 (off) or at least {MIN_HEARTBEAT_SECONDS:g} s"
             )
         if self.SCHEDULE_DEFAULT_TIMEOUT_SECONDS > self.SCHEDULE_MAX_TIMEOUT_SECONDS:
             raise ValueError(

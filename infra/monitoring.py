@@ -277,7 +277,8 @@ def alarms(stage: str, prefix: str, trigger_function: str) -> dict[str, Any]:
         ),
         "ReconcilerFailuresAlarm": _threshold_alarm(
             f"{prefix}-reconciler-sweep-errors",
-            "Two of the last three reconciler sweeps could not repair something (a part of "
+            "In two of the last three 5-minute windows (each holds one drift sweep and five "
+            "stuck-run sweeps) a reconciler sweep could not repair something (a part of "
             "the sweep or one record failed: ReconcilerErrors); drift stays until it "
             "succeeds. The reconciler's ERROR logs name the part or the record.",
             namespace=NAMESPACE,

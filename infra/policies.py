@@ -19,7 +19,8 @@ Which function makes which call (read from the adapters, confirmed by the record
   ``Create/Update/DeleteSchedule`` with ``iam:PassRole`` of the Scheduler role;
   ``lambda:InvokeFunction`` of the trigger (run now).
 * **Trigger**: ``BatchGetItem`` (the schedule and the fire's earlier run in one read),
-  the claim and finish transactions (``Put``/``Update``/``DeleteItem``), thread items;
+  the claim and finish transactions (``Put``/``Update``/``DeleteItem``), thread items,
+  a long run's heartbeat and the webhook status (``UpdateItem``);
   ``UpdateSchedule`` (system pause on a budget overrun) and ``CreateSchedule`` (its
   update→create fallback when the entry is missing) with ``iam:PassRole``;
   ``bedrock:InvokeModel`` (Converse) on the registered models; ``ssm:GetParameter`` of

@@ -295,8 +295,14 @@ def item_to_schedule(item: Item) -> Schedule:
 
 # ``status`` (the finish condition, the thread-runs status filter) and ``run_id`` (found on a
 # thread's GSI) are top-level, and so is ``webhook_status``, set after the finish by its own
-# UpdateItem; the rest of the record is one JSON document.
+# UpdateItem; the rest of the record is one JSON document. A running run's heartbeat (its
+# own UpdateItem, see ``services.runs``) also writes top-level attributes — the time,
+# the spend so far and the moved ``gsi2sk`` — which the finish's Put replaces.
 RUN_DOC_EXCLUDE = frozenset({"run_id", "status", "webhook_status"})
+HEARTBEAT_AT = "heartbeat_at"
+HEARTBEAT_COST = "hb_cost_usd"
+HEARTBEAT_INPUT_TOKENS = "hb_input_tokens"
+HEARTBEAT_OUTPUT_TOKENS = "hb_output_tokens"
 
 
 def run_to_item(run: Run) -> Item:
@@ -320,14 +326,24 @@ def run_to_item(run: Run) -> Item:
 
 
 def item_to_run(item: Item) -> Run:
-    return Run.model_validate(
-        {
-            **get_json(item, "doc", {}),
-            "run_id": get_s(item, "run_id"),
-            "status": get_s(item, "status"),
-            "webhook_status": get_opt_s(item, "webhook_status"),
+    doc: dict[str, Any] = {
+        **get_json(item, "doc", {}),
+        "run_id": get_s(item, "run_id"),
+        "status": get_s(item, "status"),
+        "webhook_status": get_opt_s(item, "webhook_status"),
+    }
+    if HEARTBEAT_AT in item:
+        # A running run's last heartbeat: its time, the spend reported so far (settled +
+        # in-flight reservations) and the instant it is stuck after (the index key).
+        doc[HEARTBEAT_AT] = get_s(item, HEARTBEAT_AT)
+        doc["usage"] = {
+            "input_tokens": get_int(item, HEARTBEAT_INPUT_TOKENS),
+            "output_tokens": get_int(item, HEARTBEAT_OUTPUT_TOKENS),
+            "cost_usd": str(get_dec(item, HEARTBEAT_COST)),
         }
-    )
+    if "gsi2sk" in item:
+        doc["stuck_after"] = get_s(item, "gsi2sk").rsplit("#", 1)[0]
+    return Run.model_validate(doc)
 
 
 # --- threads ---------------------------------------------------------------------------------

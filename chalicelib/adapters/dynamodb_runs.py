@@ -52,7 +52,7 @@ from chalicelib.adapters.dynamodb_spend import rollup_update
 from chalicelib.adapters.dynamodb_table import GSI1, GSI2
 from chalicelib.domain.enums import OverlapPolicy, PausedBy, RunStatus, RunTrigger, ScheduleStatus
 from chalicelib.domain.errors import ReadLimitError
-from chalicelib.domain.models import Principal, Run, Schedule
+from chalicelib.domain.models import Principal, Run, Schedule, Usage
 from chalicelib.domain.ports import ClaimOutcome, ClaimRequest, FailureStreak, FinishRequest
 
 if TYPE_CHECKING:
@@ -179,30 +179,78 @@ class DynamoDBRunStore:
     # --- finish -----------------------------------------------------------------------------
 
     @aws_errors_unavailable
-    def finish(self, request: FinishRequest) -> None:
+    def finish(self, request: FinishRequest) -> bool:
+        """Write the run's terminal record; False when it was no longer ``running``.
+
+        Both writers of a terminal record — the trigger and the reconciler ending a run
+        whose trigger stopped reporting — go through here, and the record is written
+        only over a ``running`` one, so exactly one of two racing writers records the
+        outcome (and counts it); the other learns it lost from the False.
+        """
         if request.schedule is None:
-            self._finish_alone(request)
-            return
+            return self._finish_alone(request)
         run_item = self._terminal_put(request.run)
         # The usage rollup rides with the thread items: in every finish transaction.
         thread_items = [*self._thread_items(request), rollup_update(self._table, request.run)]
         try:
             transact(self._client, [run_item, self._schedule_update(request), *thread_items])
-            return
+            return True
         except TransactionCancelled as exc:
             if exc.failed(0):
-                return  # already finished (e.g. swept by the reconciler)
+                return False  # already finished (e.g. ended by the reconciler)
             if exc.old_item(1) is None:
                 # The schedule was deleted mid-run: finish the run and its thread alone.
-                self._finish_alone(request)
-                return
+                return self._finish_alone(request)
         # A later fire finished first: count this run, but leave last_run_at alone.
         schedule_item = self._schedule_update(request, move_last_run_at=False)
         try:
             transact(self._client, [run_item, schedule_item, *thread_items])
         except TransactionCancelled as exc:
-            if not exc.failed(0):
-                self._finish_alone(request)
+            if exc.failed(0):
+                return False
+            return self._finish_alone(request)
+        return True
+
+    @aws_errors_unavailable
+    def heartbeat(self, run: Run, *, at: datetime, spent: Usage, stuck_after: datetime) -> bool:
+        """Record that ``run``'s trigger is alive, with its spend so far (one UpdateItem).
+
+        Moves the run's stuck index key (``gsi2sk``) to ``stuck_after``; written only
+        while the run is ``running`` — False when it is not (the reconciler ended it, or
+        the finish landed first), so a heartbeat never revives a finished run.
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={
+                    "pk": codec.s(codec.runs_pk(run.tenant_id, run.user_id, run.schedule_id)),
+                    "sk": codec.s(codec.run_sk(run)),
+                },
+                UpdateExpression=(
+                    "SET #at = :at, #cost = :cost, #in = :in, #out = :out, gsi2sk = :sk"
+                ),
+                ConditionExpression="attribute_exists(pk) AND #st = :running",
+                ExpressionAttributeNames={
+                    "#st": "status",
+                    "#at": codec.HEARTBEAT_AT,
+                    "#cost": codec.HEARTBEAT_COST,
+                    "#in": codec.HEARTBEAT_INPUT_TOKENS,
+                    "#out": codec.HEARTBEAT_OUTPUT_TOKENS,
+                },
+                ExpressionAttributeValues={
+                    ":running": codec.s(RunStatus.RUNNING.value),
+                    ":at": codec.s(codec.ts(at)),
+                    ":cost": codec.n(spent.cost_usd),
+                    ":in": codec.n(spent.input_tokens),
+                    ":out": codec.n(spent.output_tokens),
+                    ":sk": codec.s(f"{codec.ts(stuck_after)}#{run.run_id}"),
+                },
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def _schedule_update(
         self, request: FinishRequest, *, move_last_run_at: bool = True
@@ -309,7 +357,7 @@ class DynamoDBRunStore:
             ]
         return []
 
-    def _finish_alone(self, request: FinishRequest) -> None:
+    def _finish_alone(self, request: FinishRequest) -> bool:
         try:
             transact(
                 self._client,
@@ -320,7 +368,8 @@ class DynamoDBRunStore:
                 ],
             )
         except TransactionCancelled:
-            return  # already finished
+            return False  # already finished
+        return True
 
     @aws_errors_unavailable
     def record_webhook(self, run: Run, status: str) -> None:

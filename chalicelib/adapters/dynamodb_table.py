@@ -21,8 +21,9 @@ GSI ``gsi1`` (sparse) indexes runs by their owner's thread
 (``T#<t>#U#<u>#TH#<thread_id>`` / ``<created>#<run_id>``),
 API keys by tenant (``T#<t>#KEYS`` / ``<created>#<key_id>``) and every schedule in one of a
 few shards (``SCHEDULES#<n>`` / ``<schedule_id>``) for the reconciler. GSI ``gsi2`` (sparse)
-holds only *running* runs (``RUNNING#<n>`` / ``<stuck_after>#<run_id>``), so the
-reconciler finds stuck runs without a Scan. ``expires_at`` (epoch seconds) is the TTL
+holds only *running* runs (``RUNNING#<n>`` / ``<stuck_after>#<run_id>``; a running
+run's heartbeat moves the sort key forward), so the reconciler finds stuck runs
+without a Scan. ``expires_at`` (epoch seconds) is the TTL
 attribute used for kept threads.
 """
 

@@ -304,6 +304,17 @@ class BudgetMeter:
                 cost_usd=self.spent_usd,
             )
 
+    def exposure(self) -> Usage:
+        """What the run would be booked at if its process died now: the settled spend plus
+        every in-flight call at its reservation (an interrupted call is an ambiguous
+        ending, booked at its worst case like any other). Tokens are the settled ones."""
+        with self._lock:
+            return Usage(
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+                cost_usd=self.spent_usd + self.reserved_usd,
+            )
+
 
 @dataclass(frozen=True)
 class CallUsage:

@@ -298,8 +298,12 @@ class Run(BaseModel):
     """How the webhook delivery went (``delivered (HTTP 204)``, ``failed: …``,
     ``refused: …``); None without a webhook, or before the delivery."""
     stuck_after: datetime | None = None
-    """While ``running``: past this instant (deadline + grace) the run is stuck — its
-    trigger died without finishing it — and the reconciler ends it as ``timeout``."""
+    """While ``running``: past this instant the run is stuck — its trigger died without
+    finishing it — and the reconciler ends it. A few heartbeat intervals after the claim
+    or the last heartbeat, never later than deadline + grace (see ``services.runs``)."""
+    heartbeat_at: datetime | None = None
+    """The trigger's last sign of life while ``running`` (None before the first heartbeat:
+    runs shorter than one interval never write one)."""
     created_at: datetime
     updated_at: datetime
 

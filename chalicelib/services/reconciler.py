@@ -4,14 +4,32 @@ Every write path already keeps DynamoDB and EventBridge Scheduler consistent, un
 its first write when the second fails (see :mod:`chalicelib.services.schedules`). What
 it cannot cover is a process that dies between the two writes, a compensation that
 fails too, or a trigger Lambda killed mid-run (out of memory, a runtime crash). A
-periodic sweep repairs those from DynamoDB, the source of truth:
+periodic sweep repairs those from DynamoDB, the source of truth. The maintenance rule
+fires every minute: each fire ends stuck runs (8 Queries of a sparse index and one
+short invocation — well under $1 a month — so a dead trigger waits at most a minute
+for the sweep after it is found stuck, instead of five; sweeps that overlap cannot both
+end a run, the finish being conditional), and the fire of every fifth minute of the hour
+(:func:`drift_due`, read from the rule's own event time) also compares the Scheduler
+with the records, whose cost grows with the number of schedules:
 
-1. **Stuck runs.** A run still ``running`` after its ``stuck_after`` instant (its
-   deadline plus ``RUNNING_GRACE_SECONDS``) lost its trigger. It is finished as
-   ``timeout`` through the same finish transaction as any run — so the counters still
-   equal the history — its stateless thread is deleted (or kept, as configured) and
-   the overlap marker is released. Running runs live in a sparse, sharded index
-   (``gsi2``), so finding them costs a few Queries whatever the table's size.
+1. **Stuck runs.** A run still ``running`` after its ``stuck_after`` instant lost its
+   trigger. While the agent runs, the trigger's heartbeat moves ``stuck_after`` to
+   three intervals after each sign of life (see :mod:`chalicelib.services.runs`),
+   so a dead trigger is noticed 3 × ``HEARTBEAT_SECONDS`` after its last heartbeat —
+   not after the run's deadline + ``RUNNING_GRACE_SECONDS`` (its cap, and the only
+   bound when heartbeats are off). The run is finished as ``error`` — the trigger
+   crashed or was killed; it did not run out of time, which a live trigger records
+   itself — carrying the spend the last heartbeat reported (settled calls plus the
+   in-flight ones at their reservation, never more than the budget; $0 only if it
+   died before its first heartbeat), through the same finish transaction as any run:
+   the counters still equal the history, the failure counts toward the
+   consecutive-failure pause, its stateless thread is deleted (or kept, as
+   configured) and the overlap marker is released, so the next fire is not blocked
+   either. The finish is written only over a ``running`` record, so when the trigger
+   was alive after all and finishes at the same moment, exactly one of the two
+   records the outcome (the trigger's later heartbeat, or its finish, learns it lost).
+   Running runs live in a sparse, sharded index (``gsi2``, sorted by
+   ``stuck_after``), so finding them costs a few Queries whatever the table's size.
 2. **Drift.** The Scheduler group is listed first (names and states), then every
    schedule record (``gsi1`` shards). Every entry is compared *whole* with what its
    record says — expression, timezone, state, end date, target input, and the target
@@ -57,10 +75,14 @@ from chalicelib.services.schedules import scheduler_entries
 log = logging.getLogger(__name__)
 
 STUCK_MESSAGE = (
-    "the run's trigger stopped without recording an outcome (crashed or was killed); "
-    "ended by the reconciler after its deadline"
+    "the trigger stopped reporting (crashed or was killed: out of memory, a runtime error, "
+    "the Lambda's own time limit) without recording an outcome; last sign of life {last}; "
+    "ended by the reconciler, booked at the spend it had reported (in-flight model calls "
+    "at their reserved worst case)"
 )
 ENTRY_PREFIX = "sched-"
+DRIFT_EVERY_MINUTES = 5
+"""The maintenance rule runs every minute; every 5th minute it also repairs drift."""
 
 
 @dataclass
@@ -92,13 +114,21 @@ class Reconciler:
         self._clock = clock
         self._batch = batch
 
-    def run(self) -> ReconcileReport:
-        """Both parts of the sweep, each on its own: a part that fails outright (its
-        reads fail — DynamoDB or the Scheduler unavailable) is reported in ``errors``
-        (the ``ReconcilerErrors`` metric, which an alarm watches) and the other part
-        still runs; the next sweep retries both."""
+    def scheduled(self, event_time: str | None) -> ReconcileReport:
+        """The maintenance rule's sweep (every minute): stuck runs every time, drift when
+        :func:`drift_due` says so for the rule's own fire time."""
+        return self.run(drift=drift_due(event_time))
+
+    def run(self, *, drift: bool = True) -> ReconcileReport:
+        """The parts of the sweep (stuck runs; drift unless ``drift`` is False), each on its
+        own: a part that fails outright (its reads fail — DynamoDB or the Scheduler
+        unavailable) is reported in ``errors`` (the ``ReconcilerErrors`` metric, which an
+        alarm watches) and the other part still runs; the next sweep retries both."""
         report = ReconcileReport()
-        for part, repair in (("stuck runs", self.end_stuck_runs), ("drift", self.repair_drift)):
+        parts = [("stuck runs", self.end_stuck_runs)]
+        if drift:
+            parts.append(("drift", self.repair_drift))
+        for part, repair in parts:
             try:
                 repair(report)
             except Exception as exc:
@@ -114,18 +144,22 @@ class Reconciler:
         now = self._clock.now()
         for run in self._runs.stuck(now, limit=self._batch):
             try:
-                self._end(run, now)
-                report.stuck_runs_ended += 1
+                if self._end(run, now):
+                    report.stuck_runs_ended += 1
             except Exception as exc:  # one bad record must not stop the sweep
                 log.exception("could not end stuck run %s", run.run_id)
                 report.errors.append(f"run {run.run_id}: {exc}")
 
-    def _end(self, run: Run, now: datetime) -> None:
+    def _end(self, run: Run, now: datetime) -> bool:
+        """Finish a run whose trigger stopped; False if it was finished meanwhile."""
         schedule = self._schedules.find(run.tenant_id, run.user_id, run.schedule_id)
+        last = run.heartbeat_at or run.started_at or run.created_at
+        # ``run.usage`` is the last heartbeat's report (settled + in-flight reservations).
         finished = run.model_copy(
             update={
-                "status": RunStatus.TIMEOUT,
-                "error_message": STUCK_MESSAGE,
+                "status": RunStatus.ERROR,
+                "error_message": STUCK_MESSAGE.format(last=last.isoformat()),
+                "stuck_after": None,
                 "completed_at": now,
                 "updated_at": now,
             }
@@ -133,7 +167,7 @@ class Reconciler:
         # The run's own (stateless) thread: deleted unless the schedule keeps threads.
         own_thread = run.thread_id if schedule is None or schedule.is_stateless else None
         keep = schedule is not None and schedule.on_run_completed is OnRunCompleted.KEEP
-        self._runs.finish(
+        ended = self._runs.finish(
             FinishRequest(
                 schedule=schedule,
                 run=finished,
@@ -146,6 +180,16 @@ class Reconciler:
                 failure_streak=FailureStreak.EXTEND,
             )
         )
+        if ended:
+            log.warning(
+                "run %s (schedule %s): its trigger stopped reporting (last sign of life %s); "
+                "ended as error, booked $%s",
+                run.run_id,
+                run.schedule_id,
+                last.isoformat(),
+                run.usage.cost_usd,
+            )
+        return ended
 
     # --- drift ----------------------------------------------------------------------------------
 
@@ -203,6 +247,17 @@ class Reconciler:
         if differing:
             log.warning("entry %s differs from its record: %s", entry.name, ", ".join(differing))
         return bool(differing)
+
+
+def drift_due(event_time: str | None) -> bool:
+    """Whether the rule's fire at ``event_time`` (EventBridge's ``time``, UTC) also compares
+    the Scheduler with the records: on every ``DRIFT_EVERY_MINUTES``-th minute of the hour,
+    and whenever the time cannot be read (better a sweep too many than one too few)."""
+    try:
+        minute = datetime.strptime(event_time or "", "%Y-%m-%dT%H:%M:%SZ").minute
+    except ValueError:
+        return True
+    return minute % DRIFT_EVERY_MINUTES == 0
 
 
 def _owner(target_input: str | None) -> tuple[str, str, str] | None:

@@ -15,13 +15,16 @@
    timeout's message names which of the two cut the run. The agent runs in a worker
    thread; the executor waits until the deadline (plus one second for a call to
    unwind), so the handler always returns before Lambda's own timeout and records
-   ``timeout`` within deadline + 2 s. Then the run is *over* for the agent: its
-   context refuses every further model call, and the worker and any thread the agent
-   started for the run (``ctx.start_thread``) are stopped — a ``RunCancelled`` is
-   raised in them, repeatedly for up to ``STOP_GRACE_SECONDS`` — so nothing of a
-   timed-out run keeps running in the warm container. A thread blocked in a C call
-   stops when the call returns (every provider call has a timeout within the
-   deadline); one that survives is logged, and cannot spend. Every model call reserves
+   ``timeout`` within deadline + 2 s. Until the outcome is recorded, a heartbeat
+   thread writes the run's spend so far and moves its ``stuck_after`` every
+   ``HEARTBEAT_SECONDS`` (see *The heartbeat* below): a trigger that dies mid-run is
+   ended by the reconciler a few intervals later, with that spend. Then the run is
+   *over* for the agent: its context refuses every further model call, and the worker
+   and any thread the agent started for the run (``ctx.start_thread``) are stopped —
+   a ``RunCancelled`` is raised in them, repeatedly for up to ``STOP_GRACE_SECONDS``
+   — so nothing of a timed-out run keeps running in the warm container. A thread
+   blocked in a C call stops when the call returns (every provider call has a timeout
+   within the deadline); one that survives is logged, and cannot spend. Every model call reserves
    its worst case in the budget meter first (see ``agents.base``), so spend never
    exceeds ``max_budget_per_run_usd`` (itself capped by today's
    ``SCHEDULE_MAX_BUDGET_USD``).
@@ -40,7 +43,59 @@
    system pause of any reason, the webhook also receives ``schedule.paused``. Every
    delivery is signed with the schedule's secret (see ``services.webhooks``).
 
-Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call.
+Happy path: 3 DynamoDB calls (4 for thread-bound schedules), no Scheduler call; a run
+longer than ``HEARTBEAT_SECONDS`` adds one UpdateItem per interval (its heartbeat). If
+the finish finds the run already ended (the reconciler took the trigger for dead), that
+record stands: nothing is announced and the trigger only logs it.
+
+**The heartbeat: how a dead trigger is noticed early, and what it spent.**
+
+**The problem.** A trigger Lambda killed mid-run (out of memory, a runtime crash, the
+Lambda's own time limit) never writes its finish transaction. Without a sign of life
+the reconciler can only assume the trigger is dead once nothing alive could still be
+running the agent — deadline + ``RUNNING_GRACE_SECONDS`` — and, knowing nothing of the
+model calls made, it would record $0.
+
+**The heartbeat.** From the agent's start until the outcome is recorded (a slow finish
+transaction included), a daemon thread of the executor writes, every
+``HEARTBEAT_SECONDS``, one conditional ``UpdateItem`` on the run item
+(``DynamoDBRunStore.heartbeat``): the time, the meter's *exposure* — settled spend
+plus every in-flight call at its reservation (:meth:`BudgetMeter.exposure`) — with the
+settled tokens, and a new ``stuck_after`` = now + ``MISSED_HEARTBEATS`` × interval,
+never later than the run's deadline + grace. The claim writes the same short
+``stuck_after`` (claim + ``MISSED_HEARTBEATS`` intervals), so a trigger that dies before
+its first heartbeat is noticed as early. ``stuck_after`` is the sort key of the sparse
+index of running runs the reconciler already Queries (``gsi2``), so the reconciler finds
+a dead trigger ``MISSED_HEARTBEATS`` intervals after its last sign of life with the
+same few Queries as before — no new index, no Scan.
+
+Why this shape:
+
+* **Nothing per model call.** The meter is read (under its lock, in memory) by the
+  heartbeat thread; the model-call path and the budget meter's ``guard`` seam (monthly
+  caps) are untouched, so a run makes no AWS call per model call for its own sake.
+* **Nothing for short runs.** The first write is one interval after the agent starts;
+  a run shorter than that makes exactly the calls it made before (3, or 4 for a
+  thread-bound schedule). A long run adds one write per interval, billed on the run
+  item's size (about 1.5 KB: 2 WRU) in the table and in the indexes it is in (the
+  ``gsi2`` key moves: about 8 WRU in all) — some 160 WRU, $0.0001, for a 10-minute run.
+* **The booked cost is what the trigger could prove.** The reconciler books the last
+  exposure the trigger reported. A call started after the last heartbeat is not in it
+  (at most one interval of calls), which is the price of not writing per call.
+* **Never off the deadline.** The write runs in its own thread, so a slow DynamoDB
+  answer delays the next heartbeat, never the run's deadline or its finish. Beats
+  continue while the finish transaction is written, so a finish slowed by retries is
+  not mistaken for a dead trigger. Two consecutive writes may take up to two
+  intervals together before a live run looks dead, hence the 10 s floor on
+  ``HEARTBEAT_SECONDS`` (the botocore timeouts and retries of one write fit in it).
+* **Exactly one terminal record.** Heartbeats are written only while the run is
+  ``running``; the finish (trigger or reconciler) only over a ``running`` record. A
+  heartbeat that finds the run already ended — the reconciler judged the trigger dead,
+  e.g. after DynamoDB refused several heartbeats in a row — cancels the run's context,
+  so the agent can start no further model call whose cost nothing would record.
+
+``MISSED_HEARTBEATS`` is 3: one slow or failed write (botocore retries included, well
+under an interval) is tolerated without the run being taken for dead.
 """
 
 from __future__ import annotations
@@ -128,8 +183,106 @@ log = logging.getLogger(__name__)
 
 RUN_NAMESPACE = uuid.UUID("2f0e7b52-8a4e-4f5c-9d8e-6a4be0c1a001")
 UNWIND_SECONDS = 1.0
+ENDED_ELSEWHERE = "already ended by the reconciler (its record stands)"
 STOP_GRACE_SECONDS = 0.5
 """How long a run waits for its overrunning agent threads to stop (see ``agents.base``)."""
+
+
+# --- the heartbeat (see the module docstring) --------------------------------------------------
+
+MISSED_HEARTBEATS = 3
+"""Heartbeat intervals without a sign of life after which a running run is stuck."""
+HEARTBEAT_STOP_WAIT_SECONDS = 1.0
+"""How long the run waits for a heartbeat write in flight when the agent is done."""
+
+
+def stuck_after(now: datetime, interval: float, latest: datetime) -> datetime:
+    """The instant after which the run is taken for dead if no heartbeat came since ``now``.
+
+    ``latest`` (deadline + grace) bounds it; an interval of 0 (heartbeats off) is that bound.
+    """
+    if interval <= 0:
+        return latest
+    return min(now + timedelta(seconds=MISSED_HEARTBEATS * interval), latest)
+
+
+class Heartbeat:
+    """Writes ``run``'s heartbeat every ``interval`` seconds until :meth:`stop`."""
+
+    def __init__(
+        self,
+        *,
+        runs: DynamoDBRunStore,
+        run: Run,
+        meter: BudgetMeter,
+        clock: Clock,
+        interval: float,
+        latest: datetime,
+    ) -> None:
+        self._runs = runs
+        self._run = run
+        self._meter = meter
+        self._clock = clock
+        self._interval = interval
+        self._latest = latest
+        self._on_ended: Callable[[], None] = lambda: None
+        self._stop = threading.Event()
+        self._finishing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, on_ended: Callable[[], None]) -> None:
+        """Beat until :meth:`stop`; ``on_ended`` runs if a beat finds the run already ended
+        while the agent may still run (the executor passes the run context's cancel)."""
+        self._on_ended = on_ended
+        if self._interval <= 0:
+            return
+        self._thread = threading.Thread(
+            target=self._loop, name=f"heartbeat-{self._run.run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def finishing(self) -> None:
+        """The trigger is writing the outcome: a beat that now finds the run ended lost to
+        that finish, and says nothing (beats go on until :meth:`stop`, so a slow finish
+        still shows a live trigger)."""
+        self._finishing.set()
+
+    def stop(self) -> None:
+        """No heartbeat starts after this returns (one in flight is waited for, briefly)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(HEARTBEAT_STOP_WAIT_SECONDS)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            if not self._beat():
+                return
+
+    def _beat(self) -> bool:
+        """One heartbeat; False when the run is no longer running (stop beating)."""
+        now = self._clock.now()
+        try:
+            alive = self._runs.heartbeat(
+                self._run,
+                at=now,
+                spent=self._meter.exposure(),
+                stuck_after=stuck_after(now, self._interval, self._latest),
+            )
+        except Exception:
+            # A missed heartbeat is tolerated (MISSED_HEARTBEATS); the next one may land.
+            log.exception("run %s: heartbeat not recorded", self._run.run_id)
+            return True
+        if not alive:
+            if self._finishing.is_set():
+                return False  # the run's own finish landed first
+            log.warning(
+                "run %s was ended while its agent still ran (its trigger was taken for dead); "
+                "no further model call is started",
+                self._run.run_id,
+            )
+            self._on_ended()
+            return False
+        return True
 
 
 class TriggerEvent(BaseModel):
@@ -187,6 +340,8 @@ class RunSettings:
     """The longest backoff between two attempts of a model call (``RetryPolicy``)."""
     caps: CapDefaults = field(default_factory=CapDefaults)
     """Deployment-wide monthly caps (operators override them per tenant and user)."""
+    heartbeat_seconds: float = 0.0
+    """``HEARTBEAT_SECONDS``: the running run's heartbeat period; 0 writes none."""
 
 
 @dataclass(frozen=True)
@@ -314,17 +469,21 @@ class RunExecutor:
             return self._skip(schedule, event, now, SkipReason.MONTHLY_CAP)
         thread = self._new_thread(schedule, now) if schedule.is_stateless else None
         budget_seconds, cut_by_lambda = self._deadline_seconds(schedule, remaining_ms, started_mono)
-        stuck_after = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
+        # Nothing alive runs the agent after deadline + grace: the overlap marker lasts
+        # that long. The run is taken for dead earlier if its heartbeats stop.
+        latest = now + timedelta(seconds=budget_seconds + self.settings.running_grace_seconds)
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
-        ).model_copy(update={"stuck_after": stuck_after})
+        ).model_copy(
+            update={"stuck_after": stuck_after(now, self.settings.heartbeat_seconds, latest)}
+        )
         enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         outcome = self._runs.claim(
             ClaimRequest(
                 schedule=schedule,
                 run=run,
                 new_thread=thread,
-                running_until=stuck_after,
+                running_until=latest,
                 enforce_no_overlap=enforce,
             )
         )
@@ -340,7 +499,7 @@ class RunExecutor:
         if outcome is ClaimOutcome.OVERLAP:
             return self._skip(schedule, event, now, SkipReason.OVERLAP)
         limit = _Limit(budget_seconds, cut_by_lambda, self.settings.deadline_margin_seconds)
-        return self._run(schedule, run, thread, started_mono + budget_seconds, limit, caps)
+        return self._run(schedule, run, thread, started_mono + budget_seconds, limit, latest, caps)
 
     # --- check ------------------------------------------------------------------------------
 
@@ -404,6 +563,7 @@ class RunExecutor:
         new_thread: Thread | None,
         deadline: float,
         limit: _Limit,
+        latest: datetime,
         caps: tuple[Cap, ...] = (),
     ) -> RunSummary:
         thread = new_thread
@@ -417,8 +577,37 @@ class RunExecutor:
             guard=guard,
         )
         attempts = AttemptLog()
+        # From the agent's start until the outcome is recorded (a slow finish included),
+        # the run's heartbeat says the trigger lives and what it has spent.
+        heartbeat = Heartbeat(
+            runs=self._runs,
+            run=run,
+            meter=meter,
+            clock=self._clock,
+            interval=self.settings.heartbeat_seconds,
+            latest=latest,
+        )
+        try:
+            return self._run_and_finish(
+                schedule, run, thread, meter, deadline, limit, attempts, heartbeat, guard
+            )
+        finally:
+            heartbeat.stop()
+
+    def _run_and_finish(
+        self,
+        schedule: Schedule,
+        run: Run,
+        thread: Thread | None,
+        meter: BudgetMeter,
+        deadline: float,
+        limit: _Limit,
+        attempts: AttemptLog,
+        heartbeat: Heartbeat,
+        guard: DynamoDBSpendGuard | None,
+    ) -> RunSummary:
         status, result, error, values, used = self._invoke(
-            schedule, run, thread, meter, deadline, limit, attempts=attempts
+            schedule, run, thread, meter, deadline, limit, attempts=attempts, heartbeat=heartbeat
         )
         now = self._clock.now()
         usage = meter.usage()
@@ -435,6 +624,7 @@ class RunExecutor:
                 "error_message": clip_text(error, MAX_ERROR_BYTES),
                 "completed_at": now,
                 "updated_at": now,
+                "stuck_after": None,
                 "usage": usage,
                 "model_used": model,
                 "provider": provider,
@@ -465,7 +655,8 @@ class RunExecutor:
                 delete_thread = thread.thread_id
             else:
                 new_state = self._thread_after(schedule, thread, values, status, now)
-        self._runs.finish(
+        heartbeat.finishing()
+        recorded = self._runs.finish(
             FinishRequest(
                 schedule=schedule,
                 run=finished,
@@ -476,6 +667,26 @@ class RunExecutor:
                 failure_streak=streak,
             )
         )
+        heartbeat.stop()
+        if not recorded:
+            # The reconciler ended the run first (its heartbeats stopped reaching DynamoDB
+            # for several intervals): its record stands, counted once; nothing is announced.
+            log.warning(
+                "run %s (schedule %s) ended %s, but it had already been ended by the "
+                "reconciler; that record stands",
+                run.run_id,
+                schedule.id,
+                status,
+            )
+            return RunSummary(
+                status,
+                schedule.id,
+                run.scheduled_time.isoformat(),
+                run_id=run.run_id,
+                reason=ENDED_ELSEWHERE,
+                cost_usd=str(usage.cost_usd),
+                total_tokens=usage.total_tokens,
+            )
         if pause is not None:
             self._disable_entries(schedule)
         if schedule.webhook:
@@ -549,6 +760,7 @@ class RunExecutor:
         limit: _Limit,
         *,
         attempts: AttemptLog | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> tuple[RunStatus, str | None, str | None, JSONObject | None, list[ModelPrice]]:
         if schedule.thread_id is not None and thread is None:
             return RunStatus.ERROR, None, f"thread {schedule.thread_id} not found", None, []
@@ -588,6 +800,8 @@ class RunExecutor:
 
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
+        if heartbeat is not None:
+            heartbeat.start(on_ended=ctx.cancel)
         worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
         overran = worker.is_alive()
         # The run is over for the agent: no model call may start from here, and every

@@ -18,7 +18,8 @@ also passes the Scheduler role (``iam:PassRole``) and commits the Scheduler exec
 role to invoking its target and writing to its dead-letter queue.
 
 In the suite (one process plays every function), a call is attributed to the function
-whose entry point is the innermost one on the stack: the trigger handler or an agent →
+whose entry point is the innermost one on the stack: the trigger handler, an agent or a
+run's heartbeat →
 ``run-trigger``; the reconciler → ``reconciler``; a façade view → ``api``. Calls made
 by test set-up, the admin CLI or the local dispatcher belong to no function.
 """
@@ -38,6 +39,7 @@ ACCOUNT = "123456789012"  # moto's default account
 ENTRY_POINTS = (
     ("/chalicelib/services/runs.py#execute", "run-trigger"),
     ("/chalicelib/agents/", "run-trigger"),
+    ("/chalicelib/services/runs.py#_beat", "run-trigger"),  # a run's heartbeat thread
     ("/chalicelib/services/reconciler.py", "reconciler"),
     ("/chalicelib/api/", "api"),
 )

@@ -165,8 +165,11 @@ def test_the_shipped_functions_serve_fire_and_reconcile(
         Target={"Arn": stray["Target"]["Arn"], "RoleArn": stray["Target"]["RoleArn"]},
     )
     rule = stack.resources.get("ReconcilerReconcilerEvent", "reconciler-rule")
+    rule_arn = f"arn:aws:events:{REGION}:123456789012:rule/{rule}"
+    # The rule fires every minute; the fire of every 5th minute also repairs drift.
+    drift_fire = now.replace(minute=now.minute - now.minute % 5)
     summary = functions["reconciler"].invoke(
-        rule_event("123456789012", REGION, f"arn:aws:events:{REGION}:123456789012:rule/{rule}", now)
+        rule_event("123456789012", REGION, rule_arn, drift_fire)
     )
     names = {s["Name"]: s["State"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]}
     assert names == {f"sched-{sid}": "ENABLED", f"sched-{cid}": "DISABLED"}, (summary, names)

@@ -10,6 +10,7 @@ import pytest
 from chalicelib.domain.enums import OnRunCompleted
 from chalicelib.domain.errors import SchedulingUnavailableError
 from chalicelib.domain.models import Principal, user_message_input
+from chalicelib.services.reconciler import drift_due
 from chalicelib.services.schedules import ScheduleDraft
 from tests.helpers import AwsCalls, _FakeHTTPResponse, deliver, failing
 
@@ -52,9 +53,7 @@ def crash_the_finish(container: Any) -> Any:
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_a_stuck_run_is_ended_as_timeout_and_counted(
-    container: Any, clock: Any, keep: bool
-) -> None:
+def test_a_stuck_run_is_ended_as_error_and_counted(container: Any, clock: Any, keep: bool) -> None:
     sched = make(container, on_run_completed=OnRunCompleted.KEEP if keep else OnRunCompleted.DELETE)
     clock.set(NINE + timedelta(seconds=1))
     restore = crash_the_finish(container)
@@ -68,15 +67,18 @@ def test_a_stuck_run_is_ended_as_timeout_and_counted(
     assert container.schedule_store.get(ALICE, sched.id).running is not None
     assert len(container.thread_store.list_for_user(ALICE)) == 1
 
-    # Before its deadline (600 s) + grace (120 s) the run is left alone…
-    clock.set(NINE + timedelta(minutes=5))
+    # Until 3 heartbeat intervals (3 x 30 s) after its claim without a heartbeat, the
+    # run is left alone…
+    clock.set(NINE + timedelta(seconds=90))
     assert container.reconciler.run().stuck_runs_ended == 0
-    # … after it, it is ended through the finish transaction.
-    clock.set(NINE + timedelta(minutes=13))
+    # … after them — long before its deadline (600 s) + grace (120 s) — it is ended
+    # through the finish transaction.
+    clock.set(NINE + timedelta(seconds=92))
     report = container.reconciler.run()
     assert report.stuck_runs_ended == 1 and report.errors == []
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
-    assert ended.status.value == "timeout"
+    assert ended.status.value == "error"
+    assert "stopped reporting" in (ended.error_message or "")
     assert "reconciler" in (ended.error_message or "")
     after = container.schedule_store.get(ALICE, sched.id)
     assert (after.total_runs, after.failed_runs, after.running) == (1, 1, None)
@@ -102,7 +104,7 @@ def test_a_stuck_run_of_a_deleted_schedule_is_still_ended(container: Any, clock:
     clock.set(NINE + timedelta(minutes=13))
     assert container.reconciler.run().stuck_runs_ended == 1
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
-    assert ended.status.value == "timeout"
+    assert ended.status.value == "error"
     assert container.thread_store.list_for_user(ALICE) == []
 
 
@@ -168,6 +170,7 @@ def _sweep(client: Any) -> dict[str, Any]:
     event = client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
+    event["time"] = "2026-01-15T09:15:00Z"  # a fire of the 5th minute: both parts
     payload: dict[str, Any] = client.lambda_.invoke("reconciler", event).payload
     return payload
 
@@ -193,7 +196,7 @@ def test_a_failing_part_of_the_sweep_is_reported_and_the_others_still_run(
     [error] = report["errors"]
     assert error.startswith("drift:") and "ListSchedules" in error
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
-    assert ended.status.value == "timeout"
+    assert ended.status.value == "error"
 
 
 def test_a_sweep_whose_reads_all_fail_reports_each_part(container: Any, client: Any) -> None:
@@ -202,3 +205,49 @@ def test_a_sweep_whose_reads_all_fail_reports_each_part(container: Any, client: 
         report = _sweep(client)
     assert [e.split(":")[0] for e in report["errors"]] == ["stuck runs", "drift"]
     assert report["stuck_runs_ended"] == report["entries_rewritten"] == 0
+
+
+def test_the_rule_ends_stuck_runs_every_minute_and_repairs_drift_every_fifth(
+    container: Any, client: Any, clock: Any
+) -> None:
+    """The maintenance rule's Lambda, through Chalice's test client: a fire at minute 7
+    ends a stuck run but leaves the Scheduler alone; the fire at minute 10 repairs it."""
+    sched = make(container)
+    clock.set(NINE + timedelta(seconds=1))
+    restore = crash_the_finish(container)
+    try:
+        with pytest.raises(SchedulingUnavailableError):
+            deliver(container, sched.id, NINE)
+    finally:
+        restore()
+    group = container.settings.SCHEDULE_GROUP
+    container.scheduler.delete_schedule(Name=f"sched-{sched.id}", GroupName=group)
+    clock.set(NINE + timedelta(minutes=7))
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+
+    event["time"] = "2026-01-15T09:07:00Z"
+    report = client.lambda_.invoke("reconciler", event).payload
+    assert (report["stuck_runs_ended"], report["entries_rewritten"]) == (1, 0)
+    assert f"sched-{sched.id}" not in entries(container)
+
+    event["time"] = "2026-01-15T09:10:00Z"
+    report = client.lambda_.invoke("reconciler", event).payload
+    assert (report["stuck_runs_ended"], report["entries_rewritten"]) == (0, 1)
+    assert f"sched-{sched.id}" in entries(container)
+
+
+@pytest.mark.parametrize(
+    ("time", "due"),
+    [
+        ("2026-01-15T09:00:00Z", True),
+        ("2026-01-15T09:55:59Z", True),
+        ("2026-01-15T09:01:00Z", False),
+        ("2026-01-15T09:59:00Z", False),
+        (None, True),  # unreadable: sweep everything
+        ("yesterday", True),
+    ],
+)
+def test_drift_is_due_every_fifth_minute(time: str | None, due: bool) -> None:
+    assert drift_due(time) is due
