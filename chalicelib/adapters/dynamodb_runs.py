@@ -474,7 +474,8 @@ class DynamoDBRunStore:
         items = query_items(
             self._client,
             max_items=wanted if where is None else None,
-            page_size=min(wanted, 1000),
+            # Matches of ``where`` may be sparse: full pages, as before the read bound.
+            page_size=min(wanted, 1000) if where is None else 1000,
             max_pages=self._bound.pages,
             **query,
         )
