@@ -221,7 +221,7 @@ def test_run_lists_keep_at_most_the_kept_bytes_and_shannon_windows_stay_whole(
     assert status == 200 and len(history["runs"]) == 6
 
 
-def test_a_shannon_page_beyond_the_page_bound_is_a_400(
+def test_run_pages_stop_at_the_page_bound_and_beyond_it_is_a_4xx_in_both_facades(
     container: Any, client: Any, api_key: str
 ) -> None:
     bounded(container, ReadBound(pages=1, kept_bytes=KEPT_BYTES))
@@ -250,6 +250,13 @@ def test_a_shannon_page_beyond_the_page_bound_is_a_400(
     assert [len(call(client, api_key, "GET", f"{path}&page={p}")[1]["runs"]) for p in (1,)] == [2]
     status, answer = call(client, api_key, "GET", f"{path}&page=3")[:2]
     assert status == 400 and "earlier page" in json.dumps(answer), answer
+    # The same runs through LangGraph: the page bound ends the page after one page's
+    # runs, and the offset after them lies beyond it.
+    search = {"metadata": {"cron_id": schedule.id}, "limit": 1000}
+    status, page, headers = call(client, api_key, "POST", "/runs/search", search)
+    assert status == 200 and len(page) == 3 and headers["X-Pagination-Next"] == "3"
+    status, answer, _ = call(client, api_key, "POST", "/runs/search", {**search, "offset": 3})
+    assert status == 422 and "smaller offset" in answer["detail"], answer
 
 
 def test_the_production_bound_fits_the_api_function() -> None:
