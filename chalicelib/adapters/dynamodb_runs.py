@@ -198,11 +198,18 @@ class DynamoDBRunStore:
         except TransactionCancelled as exc:
             if exc.failed(0):
                 return False  # already finished (e.g. ended by the reconciler)
-            if exc.old_item(1) is None:
+            old = exc.old_item(1)
+            if old is None:
                 # The schedule was deleted mid-run: finish the run and its thread alone.
                 return self._finish_alone(request)
-        # A later fire finished first: count this run, but leave last_run_at alone.
-        schedule_item = self._schedule_update(request, move_last_run_at=False)
+        # A later fire finished first, or holds the running marker now: count this run,
+        # but leave last_run_at alone, and the marker unless it is still this run's.
+        marker = old.get("running_run_id", {}).get("S")
+        schedule_item = self._schedule_update(
+            request,
+            move_last_run_at=False,
+            release_marker=marker in (None, request.run.run_id),
+        )
         try:
             transact(self._client, [run_item, schedule_item, *thread_items])
         except TransactionCancelled as exc:
@@ -253,14 +260,21 @@ class DynamoDBRunStore:
         return True
 
     def _schedule_update(
-        self, request: FinishRequest, *, move_last_run_at: bool = True
+        self,
+        request: FinishRequest,
+        *,
+        move_last_run_at: bool = True,
+        release_marker: bool = True,
     ) -> TransactWriteItemTypeDef:
         """Counters, running marker and any system pause of the finish transaction.
 
         ``last_run_at`` only moves forward: the update is conditioned on the stored
         value being older than this run's fire time, and when overlapping runs finish
         out of order the later-finishing older run is written again without it (one
-        more transaction, only in that case).
+        more transaction, only in that case). Likewise the running marker is removed
+        only while it is this run's: a run that outlived its marker (a later fire
+        claimed the schedule after ``running_until``) must not release the later
+        run's claim, or a third fire would overlap it.
         """
         run, schedule = request.run, request.schedule
         assert schedule is not None
@@ -286,10 +300,12 @@ class DynamoDBRunStore:
             values[":zero"] = codec.n(0)
             sets.append("#cf = :zero")
         removes: list[str] = []
-        if schedule.overlap_policy is OverlapPolicy.SKIP:
+        if schedule.overlap_policy is OverlapPolicy.SKIP and release_marker:
             names["#rr"] = "running_run_id"
             names["#ru"] = "running_until"
+            values[":rid"] = codec.s(run.run_id)
             removes += ["#rr", "#ru"]
+            condition += " AND (attribute_not_exists(#rr) OR #rr = :rid)"
         if request.pause_reason is not None:
             names.update({"#st": "status", "#ver": "version"})
             values.update(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters import dynamodb_codec as codec
 from chalicelib.domain.enums import OnRunCompleted, OverlapPolicy
 from chalicelib.domain.models import Principal, Thread, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
@@ -280,6 +281,49 @@ def test_overlap_skip_records_the_second_fire_and_allow_runs_both(
         if policy is OverlapPolicy.SKIP:
             assert results["second"]["reason"] == "overlap"
         assert_counters_match_history(container, sched.id)
+
+
+def test_a_run_that_outlived_its_marker_leaves_the_later_runs_claim(
+    container: Any, clock: Any
+) -> None:
+    """Run A outlives its running marker; fire B claims the schedule and is still running
+    when A finishes. A's finish must not release B's claim (a third fire would overlap B)."""
+    sched = make(
+        container,
+        cron_expression="* * * * *",
+        context={"demo_sleep_seconds": 1.2},
+        overlap_policy=OverlapPolicy.SKIP,
+        timeout_seconds=60,
+    )
+    results: dict[str, Any] = {}
+    clock.set(NINE + timedelta(seconds=1))
+    first = threading.Thread(
+        target=lambda: results.__setitem__("a", deliver(container, sched.id, NINE))
+    )
+    first.start()
+    time.sleep(0.4)  # A is claimed and inside its model call
+    later = NINE + timedelta(hours=1)  # past A's running_until (timeout + grace)
+    clock.set(later + timedelta(seconds=1))
+    second = threading.Thread(
+        target=lambda: results.__setitem__("b", deliver(container, sched.id, later))
+    )
+    second.start()
+    try:
+        first.join()
+        assert results["a"]["status"] == "success"
+        b_run = next(r for r in history(container, sched.id) if r.scheduled_time == later)
+        item = container.dynamodb.get_item(
+            TableName=container.settings.TABLE_NAME,
+            Key={
+                "pk": {"S": codec.user_pk(ALICE.tenant_id, ALICE.user_id)},
+                "sk": {"S": codec.schedule_sk(sched.id)},
+            },
+        )["Item"]
+        assert item.get("running_run_id", {}).get("S") == b_run.run_id, item.get("running_run_id")
+    finally:
+        second.join()  # never leave B running past the test's moto
+    assert results["b"]["status"] == "success"
+    assert_counters_match_history(container, sched.id)
 
 
 # --- deadline and budget ---------------------------------------------------------------------
