@@ -86,15 +86,47 @@ class Container:
         total_attempts: int | None = None,
     ) -> Any:
         import boto3
-        from botocore.config import Config
 
         from chalicelib import observability
         from chalicelib.adapters.botocore_deadline import RequestDeadlineReached
 
         s = self.settings
-        session: Any = self._session or boto3.session.Session()
         read = read_timeout or s.AWS_READ_TIMEOUT_SECONDS
-        client = session.client(
+        # One session for every client of the container: its loader reads each service
+        # model, endpoint and retry file once (a fresh session per client re-read them,
+        # ~70 ms a client on a cold start). A session is not safe for concurrent client
+        # creation, hence the lock.
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            session: Any = self._session
+            client = self._new_client(session, service, region_name_override, read, total_attempts)
+        # An API request never starts a call it has no time left for (the request
+        # deadline, chalicelib/observability.py); the refusal is a botocore error, which
+        # every adapter answers like an unreachable service (503, with its rollback).
+        worst = observability.call_worst_seconds(
+            s.AWS_CONNECT_TIMEOUT_SECONDS, read, s.AWS_MAX_ATTEMPTS
+        )
+
+        def refuse_late_call(model: Any, **_: Any) -> None:
+            if not observability.may_start(worst):
+                raise RequestDeadlineReached(operation=model.name)
+
+        client.meta.events.register("before-call.*.*", refuse_late_call, unique_id="deadline")
+        return client
+
+    def _new_client(
+        self,
+        session: Any,
+        service: str,
+        region_name_override: str | None,
+        read: float,
+        total_attempts: int | None,
+    ) -> Any:
+        from botocore.config import Config
+
+        s = self.settings
+        return session.client(
             service,
             endpoint_url=self._endpoint_url,
             region_name=region_name_override or s.AWS_REGION,
@@ -110,19 +142,6 @@ class Container:
                 max_pool_connections=50,
             ),
         )
-        # An API request never starts a call it has no time left for (the request
-        # deadline, chalicelib/observability.py); the refusal is a botocore error, which
-        # every adapter answers like an unreachable service (503, with its rollback).
-        worst = observability.call_worst_seconds(
-            s.AWS_CONNECT_TIMEOUT_SECONDS, read, s.AWS_MAX_ATTEMPTS
-        )
-
-        def refuse_late_call(model: Any, **_: Any) -> None:
-            if not observability.may_start(worst):
-                raise RequestDeadlineReached(operation=model.name)
-
-        client.meta.events.register("before-call.*.*", refuse_late_call, unique_id="deadline")
-        return client
 
     @functools.cached_property
     def dynamodb(self) -> DynamoDBClient:

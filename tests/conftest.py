@@ -80,8 +80,19 @@ def clock() -> Any:
     return FixedClock(START)
 
 
+@pytest.fixture(scope="session")
+def boto_session() -> Any:
+    """One botocore session for every test's container: clients then share its loaded
+    service models instead of re-reading them per test. moto's handler must be known
+    to botocore before the session is made; each test still gets empty AWS state."""
+    import boto3
+    import moto  # noqa: F401  - registers its handler with botocore before the session exists
+
+    return boto3.session.Session()
+
+
 @pytest.fixture
-def container(aws: None, settings: Any, clock: Any) -> Iterator[Any]:
+def container(aws: None, settings: Any, clock: Any, boto_session: Any) -> Iterator[Any]:
     from chalicelib import dependencies
     from chalicelib.adapters.dynamodb_table import create_schedule_group, create_table
     from chalicelib.adapters.local_invoker import InlineRunInvoker
@@ -89,7 +100,7 @@ def container(aws: None, settings: Any, clock: Any) -> Iterator[Any]:
 
     holder: dict[str, Any] = {}
     invoker = InlineRunInvoker(lambda e, r: holder["c"].trigger_handler(e, r))
-    c = Container(settings, clock=clock, invoker=invoker)
+    c = Container(settings, clock=clock, invoker=invoker, boto_session=boto_session)
     holder["c"] = c
     create_table(c.dynamodb, settings.TABLE_NAME)
     create_schedule_group(c.scheduler, settings.SCHEDULE_GROUP)

@@ -6,7 +6,8 @@ Hypothesis draws random agents — how many model calls, each call's model, prom
 output bound, and how it ends (usage below / at / above its reservation, a provider
 error proven unbilled, an ambiguous billed error, a deadline cut), whether the agent
 swallows the meter's refusals and carries on — and a random budget and
-``AUTO_PAUSE_ON_BUDGET_EXCEEDED``. Each example is one fire of a fresh schedule through
+``AUTO_PAUSE_ON_BUDGET_EXCEEDED``, and the schedule's attempts per call (an unbilled
+error is transient, so it is retried — each attempt reserving and booked by the rule). Each example is one fire of a fresh schedule through
 the real :class:`RunExecutor` (claim, meter, finish, pause) against moto; the agent is a
 scripted implementation of the Agent protocol whose every call goes through
 ``RunContext.model_call``, the path every built-in agent takes.
@@ -47,6 +48,19 @@ from tests.helpers import scheduled_event
 EXAMPLES = 60
 PRICES = sorted(load_prices(DEFAULT_PRICES_FILE, None).values(), key=lambda p: p.model)
 ENDINGS = ("below", "at", "above", "unbilled", "billed", "deadline")
+
+
+class FakeTime:
+    """The run's monotonic clock: it moves only when the run sleeps (a retry's backoff)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,8 @@ def settings_overrides() -> dict[str, Any]:
     budget=budgets,
     swallow=st.booleans(),
     auto_pause=st.booleans(),
+    attempts=st.integers(1, 3),
+    over_report_at=st.one_of(st.none(), st.integers(0, 5)),
 )
 def test_spend_stays_within_the_budget_unless_a_provider_over_reports(
     container: Any,
@@ -148,8 +164,15 @@ def test_spend_stays_within_the_budget_unless_a_provider_over_reports(
     budget: Decimal,
     swallow: bool,
     auto_pause: bool,
+    attempts: int,
+    over_report_at: int | None,
 ) -> None:
+    # Over-reports are the exception the property is about: make them common rather
+    # than leave their share to the draw of six endings.
+    if over_report_at is not None and over_report_at < len(plan):
+        plan[over_report_at] = dataclasses.replace(plan[over_report_at], ending="above")
     agent = ScriptedAgent(plan, swallow)
+    time = FakeTime()
     wired = container.run_executor
     executor = RunExecutor(
         runs=container.run_store,
@@ -159,8 +182,12 @@ def test_spend_stays_within_the_budget_unless_a_provider_over_reports(
         webhooks=container.webhooks,
         clock=clock,
         settings=dataclasses.replace(wired.settings, auto_pause_on_budget_exceeded=auto_pause),
+        monotonic=time.monotonic,
+        sleep=time.sleep,
     )
-    sched = make(container, max_budget_per_run_usd=budget)
+    # Transient (unbilled) errors are retried up to ``attempts`` times per call, each
+    # attempt reserving and booking by the same rule; backoffs pass on the fake clock.
+    sched = make(container, max_budget_per_run_usd=budget, max_attempts_per_call=attempts)
     clock.set(NINE + timedelta(seconds=1))
     fire = TriggerEvent.model_validate(scheduled_event(container, sched.id, NINE))
     summary = executor.execute(fire, lambda: 900_000)
