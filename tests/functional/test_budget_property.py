@@ -5,12 +5,13 @@ overshoot is at most that one call's.
 Hypothesis draws random agents — how many model calls, each call's model, prompt and
 output bound, and how it ends (usage below / at / above its reservation, a provider
 error proven unbilled, an ambiguous billed error, a deadline cut), whether the agent
-swallows the meter's refusals and carries on — and a random budget and
-``AUTO_PAUSE_ON_BUDGET_EXCEEDED``, and the schedule's attempts per call (an unbilled
-error is transient, so it is retried — each attempt reserving and booked by the rule). Each example is one fire of a fresh schedule through
-the real :class:`RunExecutor` (claim, meter, finish, pause) against moto; the agent is a
-scripted implementation of the Agent protocol whose every call goes through
-``RunContext.model_call``, the path every built-in agent takes.
+swallows the meter's refusals and carries on — a random budget,
+``AUTO_PAUSE_ON_BUDGET_EXCEEDED`` and the schedule's attempts per call (an unbilled
+error is transient, so it is retried, each attempt reserving and booked by the rule).
+Each example is one fire of a fresh schedule through the real :class:`RunExecutor`
+(claim, meter, finish, pause) against moto; the agent is a scripted implementation of
+the Agent protocol whose every call goes through ``RunContext.model_call``, the path
+every built-in agent takes.
 
 Checked per example: the recorded cost equals what the booking rule says (reported
 usage; 0 for an unbilled error; the reservation for an ambiguous ending); spend ≤ budget
