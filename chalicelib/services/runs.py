@@ -678,28 +678,20 @@ class RunExecutor:
                 schedule.id,
                 status,
             )
-            return RunSummary(
-                status,
-                schedule.id,
-                run.scheduled_time.isoformat(),
-                run_id=run.run_id,
-                reason=ENDED_ELSEWHERE,
-                cost_usd=str(usage.cost_usd),
-                total_tokens=usage.total_tokens,
-            )
-        if pause is not None:
-            self._disable_entries(schedule)
-        if schedule.webhook:
-            self._deliver_webhook(schedule.webhook, schedule, finished)
-        if pause is not None:
-            self._announce_pause(schedule, pause, finished, failures)
-        observability.run_outcome(finished)
+        else:
+            if pause is not None:
+                self._disable_entries(schedule)
+            if schedule.webhook:
+                self._deliver_webhook(schedule.webhook, schedule, finished)
+            if pause is not None:
+                self._announce_pause(schedule, pause, finished, failures)
+            observability.run_outcome(finished)
         return RunSummary(
             status,
             schedule.id,
             run.scheduled_time.isoformat(),
-            run_id=finished.run_id,
-            reason=error,
+            run_id=run.run_id,
+            reason=error if recorded else ENDED_ELSEWHERE,
             cost_usd=str(usage.cost_usd),
             total_tokens=usage.total_tokens,
         )
