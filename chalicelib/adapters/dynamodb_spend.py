@@ -22,8 +22,11 @@ reserved first, then the tenant's; if the tenant refuses, the user reservation i
 returned (``ADD used -:amount``). Between the two writes the user counter over-counts,
 which can only refuse a concurrent call, never admit one. Settling replaces the
 reservation with what was booked (``ADD used :charged - :reserved, spent :charged``),
-unconditionally. A refused call also records the cap it was refused under
-(``refused_cap``); the trigger skips later fires while that cap still stands. A run
+unconditionally. A refused call is recorded on the *user's own* month item (the cap's
+scope and value and the refused worst case: ``refused_scope``, ``refused_cap``,
+``refused_usd``), never on a tenant's shared counter: the trigger skips that user's
+later fires while the same cap stands with less left than the refused call, so one
+user's oversized call cannot stop the tenant's other users. A run
 whose process dies mid-call leaves its hold in ``used`` — over-counted, never under.
 
 The counters are written by the guard only, i.e. only while a cap is in force: spend
@@ -205,13 +208,20 @@ def _row_of(item: dict[str, Any]) -> RollupRow:
     )
 
 
-def usage_of(cap: Cap, item: dict[str, Any] | None) -> CapUsage:
-    item = item or {}
+def usage_of(cap: Cap, item: dict[str, Any] | None, own: dict[str, Any] | None) -> CapUsage:
+    """``item``: the cap's counter; ``own``: the user's month item (its refusal record)."""
+    item, own = item or {}, own or {}
+    refused = None
+    if (
+        own.get("refused_scope", {}).get("S") == cap.scope.value
+        and _opt_dec(own, "refused_cap") == cap.monthly_usd
+    ):
+        refused = _opt_dec(own, "refused_usd")
     return CapUsage(
         cap=cap,
         used_usd=_dec(item, "used"),
         spent_usd=_dec(item, "spent"),
-        refused_at_usd=_opt_dec(item, "refused_cap"),
+        refused_usd=refused,
     )
 
 
@@ -300,9 +310,12 @@ class DynamoDBSpendStore:
         if not caps:
             return []
         keys = [counter_key(c.scope, tenant_id, user_id, month) for c in caps]
-        found = {(codec.get_s(i, "pk"), codec.get_s(i, "sk")): i for i in self.get_many(keys)}
+        own_key = counter_key(CapScope.USER, tenant_id, user_id, month)
+        wanted = keys if own_key in keys else [*keys, own_key]
+        found = {(codec.get_s(i, "pk"), codec.get_s(i, "sk")): i for i in self.get_many(wanted)}
+        own = found.get((own_key["pk"]["S"], own_key["sk"]["S"]))
         return [
-            usage_of(cap, found.get((key["pk"]["S"], key["sk"]["S"])))
+            usage_of(cap, found.get((key["pk"]["S"], key["sk"]["S"])), own)
             for cap, key in zip(caps, keys, strict=True)
         ]
 
@@ -328,10 +341,12 @@ class DynamoDBSpendStore:
     def guard(
         self, caps: Sequence[Cap], tenant_id: str, user_id: str, started: datetime
     ) -> DynamoDBSpendGuard:
+        month = month_of(started)
         return DynamoDBSpendGuard(
             self._client,
             self._table,
-            [(c, counter_key(c.scope, tenant_id, user_id, month_of(started))) for c in caps],
+            [(c, counter_key(c.scope, tenant_id, user_id, month)) for c in caps],
+            counter_key(CapScope.USER, tenant_id, user_id, month),
         )
 
 
@@ -342,10 +357,14 @@ class DynamoDBSpendGuard:
     cap to settle (see the module docstring). Thread-safe: it keeps no state but the keys.
     """
 
-    def __init__(self, client: DynamoDBClient, table: str, counters: list[tuple[Cap, Key]]):
+    def __init__(
+        self, client: DynamoDBClient, table: str, counters: list[tuple[Cap, Key]], own: Key
+    ):
         self._client = client
         self._table = table
         self._counters = counters
+        self._own = own
+        """The run owner's month item, where a refusal is recorded."""
         self._lock = threading.Lock()
         self.calls = 0
         """AWS calls made (the bench reads it)."""
@@ -387,14 +406,19 @@ class DynamoDBSpendGuard:
             self._refused(cap, key, codec.old_item_of(exc), amount)
 
     def _refused(self, cap: Cap, key: Key, old: dict[str, Any] | None, amount: Decimal) -> None:
-        """Record the refusal (later fires of the month are skipped) and raise."""
+        """Record the refusal on the owner's own month item (their later fires of the
+        month are skipped while it still applies) and raise."""
         self.refused = True
         self._count()
         self._client.update_item(
             TableName=self._table,
-            Key=key,
-            UpdateExpression="SET refused_cap = :cap",
-            ExpressionAttributeValues={":cap": codec.n(cap.monthly_usd)},
+            Key=self._own,
+            UpdateExpression="SET refused_scope = :scope, refused_cap = :cap, refused_usd = :a",
+            ExpressionAttributeValues={
+                ":scope": codec.s(cap.scope.value),
+                ":cap": codec.n(cap.monthly_usd),
+                ":a": codec.n(amount),
+            },
         )
         used = _dec(old or {}, "used")
         raise CapExceeded(cap.scope.value, cap.monthly_usd, used, amount)

@@ -55,13 +55,18 @@ class CapDefaults:
 
 @dataclass(frozen=True)
 class CapUsage:
-    """One cap with its month's counter: ``used_usd`` is spent plus held (calls in flight)."""
+    """One cap with its month's counter: ``used_usd`` is spent plus held (calls in flight).
+
+    ``refused_usd`` is the worst case of *this user's* call the cap last refused this
+    month (None: none, or refused under a cap since changed). It is the user's own record
+    — kept on the user's month item, never on a tenant's shared counter — so one user's
+    oversized call cannot stop the other users of a tenant cap.
+    """
 
     cap: Cap
     used_usd: Decimal
     spent_usd: Decimal
-    refused_at_usd: Decimal | None = None
-    """The cap in force when a call was last refused this month (None: never)."""
+    refused_usd: Decimal | None = None
 
     @property
     def remaining_usd(self) -> Decimal:
@@ -69,11 +74,12 @@ class CapUsage:
 
     @property
     def exhausted(self) -> bool:
-        """Nothing left, or a call was refused under this same (not since raised) cap: later
-        fires of the month are skipped until the month ends or an operator raises the cap."""
+        """Nothing left, or less left than a call of this user the cap already refused:
+        the user's later fires of the month are skipped until the month ends, room is
+        freed or an operator raises the cap."""
         if self.used_usd >= self.cap.monthly_usd:
             return True
-        return self.refused_at_usd is not None and self.refused_at_usd >= self.cap.monthly_usd
+        return self.refused_usd is not None and self.remaining_usd < self.refused_usd
 
 
 def resolve(

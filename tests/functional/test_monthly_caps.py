@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.caps import CapOverride, CapScope
+from chalicelib.domain.caps import Cap, CapOverride, CapScope
 from chalicelib.domain.models import Principal, user_message_input
 from chalicelib.services.schedules import ScheduleDraft
 from tests.helpers import AwsCalls, item_atomic_dynamodb, scheduled_event
@@ -119,7 +119,11 @@ def test_an_exhausted_cap_ends_the_run_without_pause_and_skips_the_months_later_
     assert after.status.value == "ACTIVE"  # a cap stop is no pause
     month = counter(container, CapScope.USER)
     assert month.used_usd == month.spent_usd == Decimal(result["cost_usd"]) <= Decimal("0.0015")
-    assert month.refused_at_usd == Decimal("0.0015")
+    [refused] = container.spend_store.usage(
+        [Cap(CapScope.USER, Decimal("0.0015"))], "tenant-a", "alice", "2026-01"
+    )
+    assert refused.refused_usd is not None and refused.remaining_usd < refused.refused_usd
+    assert refused.exhausted
 
     tomorrow = NINE + timedelta(days=1)
     clock.set(tomorrow + timedelta(seconds=2))
@@ -152,6 +156,25 @@ def test_a_tenant_cap_binds_across_its_users(container: Any, clock: Any) -> None
     tenant = counter(container, CapScope.TENANT)
     spent = Decimal(first["cost_usd"]) + Decimal(second["cost_usd"])
     assert tenant.spent_usd == tenant.used_usd == spent <= Decimal("0.0011")
+
+
+def test_one_users_refused_call_never_stops_the_other_users_of_a_tenant_cap(
+    container: Any, clock: Any
+) -> None:
+    """A refusal is the refused user's record, not the tenant counter's: bob's oversized
+    call skips bob's later fires only, while alice keeps running under the same cap."""
+    set_cap(container, "0.003", user=None)
+    alices = make(container)
+    bobs = make(container, BOB, input=user_message_input("x" * 30_000))
+    clock.set(NINE + timedelta(seconds=2))
+    refused = fire(container, bobs.id, NINE)
+    assert refused["status"] == "budget_exceeded"
+    assert refused["reason"].startswith("monthly tenant cap of $0.003 reached")
+    tomorrow = NINE + timedelta(days=1)
+    clock.set(tomorrow + timedelta(seconds=2))
+    assert fire(container, alices.id, tomorrow)["status"] == "success"
+    skipped = fire(container, bobs.id, tomorrow)
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "monthly_cap")
 
 
 def test_concurrent_runs_of_one_user_never_pass_the_cap(container: Any, clock: Any) -> None:
