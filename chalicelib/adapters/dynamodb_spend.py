@@ -389,7 +389,7 @@ class DynamoDBSpendGuard:
     def _reserve_one(self, cap: Cap, key: Key, amount: Decimal) -> None:
         limit = cap.monthly_usd - amount
         if limit < 0:
-            self._refused(cap, key, None, amount)
+            self._refused(cap, None, amount)
         self._count()
         try:
             self._client.update_item(
@@ -403,9 +403,9 @@ class DynamoDBSpendGuard:
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-            self._refused(cap, key, codec.old_item_of(exc), amount)
+            self._refused(cap, codec.old_item_of(exc), amount)
 
-    def _refused(self, cap: Cap, key: Key, old: dict[str, Any] | None, amount: Decimal) -> None:
+    def _refused(self, cap: Cap, old: dict[str, Any] | None, amount: Decimal) -> None:
         """Record the refusal on the owner's own month item (their later fires of the
         month are skipped while it still applies) and raise."""
         self.refused = True
