@@ -95,6 +95,7 @@ from chalicelib.domain.errors import (
     ConflictError,
     InvalidRequestError,
     ScheduleStateConflictError,
+    SchedulingUnavailableError,
     ThreadNotFoundError,
     TimeoutOutOfRangeError,
 )
@@ -356,8 +357,17 @@ class ScheduleService:
         return caps
 
     def cap_warnings(self, principal: Principal, schedule: Schedule) -> list[str]:
-        """A warning per cap the schedule's 30-day worst case (fires × budget) exceeds."""
-        caps = self.caps(principal)
+        """A warning per cap the schedule's 30-day worst case (fires × budget) exceeds.
+
+        Advice only, computed after the write committed: if the caps cannot be read, the
+        create or update still answers with its result (and a create its one-time webhook
+        secret) rather than a 503 that would invite a retry creating a second schedule.
+        """
+        try:
+            caps = self.caps(principal)
+        except SchedulingUnavailableError:
+            log.warning("caps unreadable; %s answered without cap warnings", schedule.id)
+            return []
         if not caps:
             return []
         budget = min(schedule.max_budget_per_run_usd, self.limits.max_budget_usd)

@@ -218,3 +218,23 @@ def test_a_usage_answer_too_large_for_lambda_is_a_400_not_a_failed_invocation() 
     with pytest.raises(InvalidRequestError, match="fewer days"):
         usage_body(report(365))
     assert len(usage_body(report(36))["groups"]) == 400
+
+
+def test_a_create_whose_caps_cannot_be_read_still_answers_with_its_secret(
+    api: JSONClient, container: Any
+) -> None:
+    """The cap warning is advice computed after the write: a throttled caps read must not
+    turn a committed create into a 503 (the one-time webhook secret would be lost, and a
+    client retrying would create a second schedule)."""
+    from tests.helpers import failing
+
+    body = {**SEED_BODY, "webhook": "https://example.com/hook"}
+    with failing(
+        container.dynamodb, "BatchGetItem", times=100, code="ProvisionedThroughputExceededException"
+    ):
+        status, created = api.post("/api/v1/schedules", body)
+    assert status == 201, created
+    assert created["webhook_secret"].startswith("whsec_")
+    assert "warnings" not in created
+    status, listing = api.get("/api/v1/schedules")
+    assert [s["schedule_id"] for s in listing["schedules"]] == [created["schedule_id"]]
