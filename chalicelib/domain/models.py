@@ -158,8 +158,9 @@ class Schedule(BaseModel):
     timeout_seconds: int
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     webhook: str | None = None
-    webhook_secret: str | None = None
-    """The key webhook deliveries are signed with (HMAC-SHA256); shown once, at creation."""
+    webhook_secret: str | None = Field(default=None, repr=False)
+    """The key webhook deliveries are signed with (HMAC-SHA256); shown once, at creation
+    (kept out of the model's repr, so no log or traceback of a schedule prints it)."""
     max_attempts_per_call: int = DEFAULT_MAX_ATTEMPTS_PER_CALL
     """Attempts of one model call the provider refused transiently (1 = no retry)."""
     initial_backoff_seconds: float = DEFAULT_INITIAL_BACKOFF_SECONDS
