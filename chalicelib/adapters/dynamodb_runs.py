@@ -59,6 +59,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
+# Finish transactions retried when a racing writer changes the schedule between two of
+# them; after these the run is counted without touching last_run_at or the marker.
+_FINISH_RETRIES = 3
+
 
 class DynamoDBRunStore:
     def __init__(
@@ -199,23 +203,39 @@ class DynamoDBRunStore:
             if exc.failed(0):
                 return False  # already finished (e.g. ended by the reconciler)
             old = exc.old_item(1)
+        # A later fire finished first, or holds the running marker now: count this run,
+        # rebuilding the schedule update from the item the failed condition returned —
+        # last_run_at only if it is still older, the marker only if it is still ours.
+        # Another writer may change the schedule again in between, so this retries, a
+        # bounded number of times, and then counts the run touching neither.
+        for _ in range(_FINISH_RETRIES):
             if old is None:
                 # The schedule was deleted mid-run: finish the run and its thread alone.
                 return self._finish_alone(request)
-        # A later fire finished first, or holds the running marker now: count this run,
-        # but leave last_run_at alone, and the marker unless it is still this run's.
-        marker = old.get("running_run_id", {}).get("S")
-        schedule_item = self._schedule_update(
-            request,
-            move_last_run_at=False,
-            release_marker=marker in (None, request.run.run_id),
-        )
+            stored_last = old.get("last_run_at", {}).get("S")
+            marker = old.get("running_run_id", {}).get("S")
+            schedule_item = self._schedule_update(
+                request,
+                move_last_run_at=stored_last is None
+                or stored_last <= codec.ts(request.run.scheduled_time),
+                release_marker=marker in (None, request.run.run_id),
+            )
+            try:
+                transact(self._client, [run_item, schedule_item, *thread_items])
+                return True
+            except TransactionCancelled as exc:
+                if exc.failed(0):
+                    return False
+                old = exc.old_item(1)
+        if old is None:
+            return self._finish_alone(request)
+        schedule_item = self._schedule_update(request, move_last_run_at=False, release_marker=False)
         try:
             transact(self._client, [run_item, schedule_item, *thread_items])
         except TransactionCancelled as exc:
             if exc.failed(0):
                 return False
-            return self._finish_alone(request)
+            return self._finish_alone(request)  # only attribute_exists(pk) can have failed
         return True
 
     @aws_errors_unavailable
