@@ -189,11 +189,13 @@ class DynamoDBRunStore:
         Both writers of a terminal record — the trigger and the reconciler ending a run
         whose trigger stopped reporting — go through here, and the record is written
         only over a ``running`` one, so exactly one of two racing writers records the
-        outcome (and counts it); the other learns it lost from the False.
+        outcome (and counts it); the other learns it lost from the False. The
+        reconciler's write also needs the stuck index key its Query saw (False when a
+        heartbeat moved it since).
         """
         if request.schedule is None:
             return self._finish_alone(request)
-        run_item = self._terminal_put(request.run)
+        run_item = self._terminal_put(request)
         # The usage rollup rides with the thread items: in every finish transaction.
         thread_items = [*self._thread_items(request), rollup_update(self._table, request.run)]
         try:
@@ -361,15 +363,26 @@ class DynamoDBRunStore:
             }
         }
 
-    def _terminal_put(self, run: Run) -> TransactWriteItemTypeDef:
-        """The run's terminal record, written only over a ``running`` one."""
+    def _terminal_put(self, request: FinishRequest) -> TransactWriteItemTypeDef:
+        """The run's terminal record, written only over a ``running`` one.
+
+        For the reconciler, also only while the run's stuck index key is the one its
+        Query saw (``seen_stuck_after``): gsi2 is eventually consistent, so a heartbeat
+        may have moved the key after the Query read it, and the run is then alive.
+        """
+        run = request.run
+        condition = "attribute_exists(pk) AND #st = :running"
+        values = {":running": codec.s(RunStatus.RUNNING.value)}
+        if request.seen_stuck_after is not None:
+            condition += " AND gsi2sk = :seen"
+            values[":seen"] = codec.s(f"{codec.ts(request.seen_stuck_after)}#{run.run_id}")
         return {
             "Put": {
                 "TableName": self._table,
                 "Item": codec.run_to_item(run),
-                "ConditionExpression": "attribute_exists(pk) AND #st = :running",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {":running": codec.s(RunStatus.RUNNING.value)},
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -398,7 +411,7 @@ class DynamoDBRunStore:
             transact(
                 self._client,
                 [
-                    self._terminal_put(request.run),
+                    self._terminal_put(request),
                     *self._thread_items(request),
                     rollup_update(self._table, request.run),
                 ],

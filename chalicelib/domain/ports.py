@@ -77,6 +77,10 @@ class FinishRequest:
     now: datetime
     failure_streak: FailureStreak | None = None
     """How the run moves the schedule's ``consecutive_failures`` (None: leaves it)."""
+    seen_stuck_after: datetime | None = None
+    """The reconciler's: the ``stuck_after`` its stuck-index Query saw. The record is
+    written only while the run still has it — the index is eventually consistent, and a
+    heartbeat that moved it since means the run is alive (the next sweep re-checks)."""
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,9 @@ class Reconciler:
                 # A crashed run failed: it counts toward the consecutive-failure pause,
                 # which the schedule's next failed run applies (the count is >= then).
                 failure_streak=FailureStreak.EXTEND,
+                # Only if no heartbeat moved the stuck index key since the Query read it
+                # (gsi2 is eventually consistent): otherwise the run is alive; skipped.
+                seen_stuck_after=run.stuck_after,
             )
         )
         if ended:

@@ -351,3 +351,41 @@ def test_stuck_after_is_capped_by_the_deadline_and_grace() -> None:
     assert stuck_after(NINE, 30, latest) == latest
     assert stuck_after(NINE, 10, latest) == NINE + timedelta(seconds=30)
     assert stuck_after(NINE, 0, latest) == latest  # heartbeats off: deadline + grace
+
+
+def test_a_stale_stuck_index_does_not_end_a_run_that_beat_since(container: Any, clock: Any) -> None:
+    # gsi2 is eventually consistent: the reconciler's Query may see the run's old
+    # stuck_after after a heartbeat moved it. The terminal write is conditioned on the
+    # key the Query saw, so the live run is skipped and finishes on its own.
+    sched = make(container)
+    started = NINE + timedelta(seconds=1)
+    clock.set(started)
+    beats = Beats(container.dynamodb)
+    ended: list[int] = []
+
+    def step(ctx: Any) -> None:
+        ctx.begin_call(PRICE, 10, 10)
+        beats.wait()
+        later = started + timedelta(seconds=1)  # the run's stuck_after has passed
+        snapshot = container.run_store.stuck(later, limit=10)
+        assert [run.run_id for run in snapshot] == [the_run(container, sched).run_id]
+        clock.set(later)
+        beats.wait()  # a heartbeat lands after the Query: stuck_after is later + 1 interval
+        late = Reconciler(
+            schedules=container.schedule_store,
+            runs=StaleRuns(container.run_store, snapshot),
+            scheduler=container.scheduler_gateway,
+            sync=container.schedule_service.sync,
+            clock=clock,
+        )
+        report = ReconcileReport()
+        late.end_stuck_runs(report)
+        ended.append(report.stuck_runs_ended)
+
+    result = fire(container, Stepper(step), sched)
+
+    assert ended == [0]
+    assert result["status"] == "success"
+    run = the_run(container, sched)
+    assert run.status.value == "success"
+    assert container.schedule_store.get(ALICE, sched.id).total_runs == 1
