@@ -56,15 +56,25 @@ the reconciler can only assume the trigger is dead once nothing alive could stil
 running the agent — deadline + ``RUNNING_GRACE_SECONDS`` — and, knowing nothing of the
 model calls made, it would record $0.
 
-**The heartbeat.** From the agent's start until the outcome is recorded (a slow finish
-transaction included), a daemon thread of the executor writes, every
+**The heartbeat.** From the claim until the outcome is recorded (the thread read, the
+agent's construction and a slow finish transaction included), a daemon thread of the
+executor writes, every
 ``HEARTBEAT_SECONDS``, one conditional ``UpdateItem`` on the run item
 (``DynamoDBRunStore.heartbeat``): the time, the meter's *exposure* — settled spend
 plus every in-flight call at its reservation (:meth:`BudgetMeter.exposure`) — with the
 settled tokens, and a new ``stuck_after`` = now + ``MISSED_HEARTBEATS`` × interval,
-never later than the run's deadline + grace. The claim writes the same short
-``stuck_after`` (claim + ``MISSED_HEARTBEATS`` intervals), so a trigger that dies before
-its first heartbeat is noticed as early. ``stuck_after`` is the sort key of the sparse
+never later than the run's deadline + grace. The claim writes a short ``stuck_after``
+too, so a trigger that dies before its first heartbeat is noticed as early: computed
+before the cap read and the claim, and followed by the first beat one interval after
+the claim succeeds, it is ``MISSED_HEARTBEATS`` + 1 intervals from then — the extra
+interval covers the cap read and the claim (a few botocore-bounded calls, like one
+beat's write), so the setup between the claim and the first beat has at least the
+margin a run has between two beats. The heartbeat starts right after the claim,
+before the thread read and the agent's construction (cold imports, a key read), so
+neither can eat that margin; a beat that finds the run ended before the agent's
+context exists cancels the context as soon as it is made.
+
+``stuck_after`` is the sort key of the sparse
 index of running runs the reconciler already Queries (``gsi2``), so the reconciler finds
 a dead trigger ``MISSED_HEARTBEATS`` intervals after its last sign of life with the
 same few Queries as before — no new index, no Scan.
@@ -74,7 +84,7 @@ Why this shape:
 * **Nothing per model call.** The meter is read (under its lock, in memory) by the
   heartbeat thread; the model-call path and the budget meter's ``guard`` seam (monthly
   caps) are untouched, so a run makes no AWS call per model call for its own sake.
-* **Nothing for short runs.** The first write is one interval after the agent starts;
+* **Nothing for short runs.** The first write is one interval after the claim;
   a run shorter than that makes exactly the calls it made before (3, or 4 for a
   thread-bound schedule). A long run adds one write per interval, billed on the run
   item's size (about 1.5 KB: 2 WRU) in the table and in the indexes it is in (the
@@ -196,14 +206,20 @@ HEARTBEAT_STOP_WAIT_SECONDS = 1.0
 """How long the run waits for a heartbeat write in flight when the agent is done."""
 
 
-def stuck_after(now: datetime, interval: float, latest: datetime) -> datetime:
+def stuck_after(
+    now: datetime, interval: float, latest: datetime, *, setup: bool = False
+) -> datetime:
     """The instant after which the run is taken for dead if no heartbeat came since ``now``.
 
     ``latest`` (deadline + grace) bounds it; an interval of 0 (heartbeats off) is that bound.
+    ``setup``: the claim's value, computed before the cap read and the claim, whose
+    heartbeat starts only after them — one more interval, so the first beat has the
+    same margin as any later one (see the module docstring).
     """
     if interval <= 0:
         return latest
-    return min(now + timedelta(seconds=MISSED_HEARTBEATS * interval), latest)
+    intervals = MISSED_HEARTBEATS + 1 if setup else MISSED_HEARTBEATS
+    return min(now + timedelta(seconds=intervals * interval), latest)
 
 
 class Heartbeat:
@@ -226,20 +242,30 @@ class Heartbeat:
         self._interval = interval
         self._latest = latest
         self._on_ended: Callable[[], None] = lambda: None
+        self._ended = False
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._finishing = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, *, on_ended: Callable[[], None]) -> None:
-        """Beat until :meth:`stop`; ``on_ended`` runs if a beat finds the run already ended
-        while the agent may still run (the executor passes the run context's cancel)."""
-        self._on_ended = on_ended
+    def start(self) -> None:
+        """Beat until :meth:`stop` (the executor starts it right after the claim)."""
         if self._interval <= 0:
             return
         self._thread = threading.Thread(
             target=self._loop, name=f"heartbeat-{self._run.run_id}", daemon=True
         )
         self._thread.start()
+
+    def bind(self, on_ended: Callable[[], None]) -> None:
+        """``on_ended`` runs if a beat finds the run already ended while the agent may
+        still run (the executor passes the run context's cancel) — at once if one did
+        before the context existed (during the thread read or the agent's construction)."""
+        with self._lock:
+            self._on_ended = on_ended
+            ended = self._ended
+        if ended:
+            on_ended()
 
     def finishing(self) -> None:
         """The trigger is writing the outcome: a beat that now finds the run ended lost to
@@ -280,7 +306,10 @@ class Heartbeat:
                 "no further model call is started",
                 self._run.run_id,
             )
-            self._on_ended()
+            with self._lock:
+                self._ended = True
+                on_ended = self._on_ended
+            on_ended()
             return False
         return True
 
@@ -475,7 +504,9 @@ class RunExecutor:
         run = self._new_run(
             schedule, event, now, thread_id=thread.thread_id if thread else None
         ).model_copy(
-            update={"stuck_after": stuck_after(now, self.settings.heartbeat_seconds, latest)}
+            update={
+                "stuck_after": stuck_after(now, self.settings.heartbeat_seconds, latest, setup=True)
+            }
         )
         enforce = schedule.overlap_policy is OverlapPolicy.SKIP
         outcome = self._runs.claim(
@@ -566,9 +597,6 @@ class RunExecutor:
         latest: datetime,
         caps: tuple[Cap, ...] = (),
     ) -> RunSummary:
-        thread = new_thread
-        if thread is None and schedule.thread_id is not None:
-            thread = self._threads.find(schedule.tenant_id, schedule.user_id, schedule.thread_id)
         guard: DynamoDBSpendGuard | None = None
         if caps and self._spend is not None:
             guard = self._spend.guard(caps, schedule.tenant_id, schedule.user_id, run.created_at)
@@ -577,8 +605,9 @@ class RunExecutor:
             guard=guard,
         )
         attempts = AttemptLog()
-        # From the agent's start until the outcome is recorded (a slow finish included),
-        # the run's heartbeat says the trigger lives and what it has spent.
+        # From the claim until the outcome is recorded (the thread read, the agent's
+        # construction and a slow finish included), the run's heartbeat says the
+        # trigger lives and what it has spent.
         heartbeat = Heartbeat(
             runs=self._runs,
             run=run,
@@ -587,7 +616,13 @@ class RunExecutor:
             interval=self.settings.heartbeat_seconds,
             latest=latest,
         )
+        heartbeat.start()
         try:
+            thread = new_thread
+            if thread is None and schedule.thread_id is not None:
+                thread = self._threads.find(
+                    schedule.tenant_id, schedule.user_id, schedule.thread_id
+                )
             return self._run_and_finish(
                 schedule, run, thread, meter, deadline, limit, attempts, heartbeat, guard
             )
@@ -793,7 +828,7 @@ class RunExecutor:
         worker = threading.Thread(target=work, name=f"agent-{run.run_id}", daemon=True)
         worker.start()
         if heartbeat is not None:
-            heartbeat.start(on_ended=ctx.cancel)
+            heartbeat.bind(ctx.cancel)
         worker.join(max(0.0, deadline - self._monotonic()) + UNWIND_SECONDS)
         overran = worker.is_alive()
         # The run is over for the agent: no model call may start from here, and every

@@ -351,6 +351,52 @@ def test_stuck_after_is_capped_by_the_deadline_and_grace() -> None:
     assert stuck_after(NINE, 30, latest) == latest
     assert stuck_after(NINE, 10, latest) == NINE + timedelta(seconds=30)
     assert stuck_after(NINE, 0, latest) == latest  # heartbeats off: deadline + grace
+    # The claim's: one more interval, for the cap read and the claim before the first beat.
+    assert stuck_after(NINE, 10, latest, setup=True) == NINE + timedelta(seconds=40)
+    assert stuck_after(NINE, 30, latest, setup=True) == latest
+
+
+class SlowBuild(OneAgent):
+    """The catalog, except that building the agent (cold imports, a key read) takes 2.5
+    heartbeat intervals on the clock and lasts until a heartbeat has landed."""
+
+    def __init__(self, inner: Any, agent: Any, clock: Any, beats: Beats, start: datetime):
+        super().__init__(inner, agent)
+        self._clock, self._beats, self._start = clock, beats, start
+
+    def agent(self, graph_id: str) -> Any:
+        self._clock.set(self._start + timedelta(seconds=2.5 * BEAT))
+        self._beats.wait(more=1, timeout=2.0)  # the heartbeat already runs
+        return super().agent(graph_id)
+
+
+def test_a_slow_agent_build_before_the_first_beat_is_not_taken_for_dead(
+    container: Any, clock: Any
+) -> None:
+    sched = make(container)
+    started = NINE + timedelta(seconds=1)
+    clock.set(started)
+    beats = Beats(container.dynamodb)
+    ended: list[int] = []
+
+    def step(_ctx: Any) -> None:
+        clock.set(started + timedelta(seconds=3.1 * BEAT))  # the agent runs: alive
+        ended.append(container.reconciler.run().stuck_runs_ended)
+
+    executor = RunExecutor(
+        runs=container.run_store,
+        threads=container.thread_store,
+        entries=container.schedule_service.sync,
+        agents=SlowBuild(container.agent_catalog, Stepper(step), clock, beats, started),
+        webhooks=container.webhooks,
+        clock=container.clock,
+        settings=replace(container.run_executor.settings, heartbeat_seconds=BEAT),
+    )
+    result = executor.handle(scheduled_event(container, sched.id, NINE), lambda: 900_000)
+
+    assert ended == [0]
+    assert result["status"] == "success"
+    assert the_run(container, sched).status.value == "success"
 
 
 def test_a_stale_stuck_index_does_not_end_a_run_that_beat_since(container: Any, clock: Any) -> None:
