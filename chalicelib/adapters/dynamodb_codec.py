@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters.botocore_deadline import RequestDeadlineReached
 from chalicelib.domain.enums import RunStatus, RunTrigger
 from chalicelib.domain.errors import ReadLimitError, SchedulingUnavailableError
 from chalicelib.domain.models import (
@@ -454,6 +455,12 @@ KEPT_BYTES = 10 * 1024 * 1024
 COUNT_PAGES_PER_READ_PAGE = 8
 """A ``Select=COUNT`` Query transfers nothing (only DynamoDB's time): 8× the pages."""
 
+# The pages are bounded by the API's request deadline too (``chalicelib/observability.py``):
+# a page the request has no time left for is refused by the client's deadline hook before
+# it is requested, and a read that has pages behind it ends there as it ends at the read
+# bound — a cut page or a ReadLimitError (4xx), never a 503 a client would retry forever.
+# Only the first page's refusal stays a 503: a request with no time for one page.
+
 
 @dataclass(frozen=True)
 class ReadBound:
@@ -511,7 +518,7 @@ def query_items(
     if page_size is not None:
         config["PageSize"] = page_size
     pages = client.get_paginator("query").paginate(**query, PaginationConfig=config)
-    for number, page in enumerate(pages, start=1):
+    for number, page in _bounded_pages(pages, "answering"):
         for item in page.get("Items", []):
             yield dict(item)
         if max_pages is not None and number >= max_pages and page.get("LastEvaluatedKey"):
@@ -525,7 +532,7 @@ def query_count(client: DynamoDBClient, *, max_pages: int | None = None, **query
     """``Select=COUNT`` over every page of a Query (ReadLimitError past ``max_pages``)."""
     total = 0
     pages = client.get_paginator("query").paginate(**query, Select="COUNT")
-    for number, page in enumerate(pages, start=1):
+    for number, page in _bounded_pages(pages, "counting"):
         total += page.get("Count", 0)
         if max_pages is not None and number >= max_pages and page.get("LastEvaluatedKey"):
             raise ReadLimitError(
@@ -533,6 +540,28 @@ def query_count(client: DynamoDBClient, *, max_pages: int | None = None, **query
                 " request reads"
             )
     return total
+
+
+def _bounded_pages(pages: Any, doing: str) -> Iterator[tuple[int, Any]]:
+    """``pages`` numbered from 1; a page after the first that the request deadline refuses
+    (the client's own hook, asked before the page is requested) ends the read with a
+    ReadLimitError — see the read bounds above."""
+    iterator = iter(pages)
+    number = 0
+    while True:
+        try:
+            page = next(iterator)
+        except StopIteration:
+            return
+        except RequestDeadlineReached as exc:
+            if number == 0:
+                raise
+            raise ReadLimitError(
+                f"{doing} would take longer than one request may ({number} pages of stored"
+                " items read): ask for a smaller offset or an earlier page"
+            ) from exc
+        number += 1
+        yield number, page
 
 
 def error_code(exc: ClientError) -> str:

@@ -1,7 +1,8 @@
 """The API function's request deadline (``chalicelib/observability.py``), through the Lambda
 entry point as API Gateway calls it (``app(event, context)``), with the deployed API's
 client settings: a call the request has no time left for is never started, and the
-request answers 503 with its writes rolled back instead of being killed half-done."""
+request answers 503 with its writes rolled back instead of being killed half-done. A long
+read running out of time ends as at its read bound: a cut page, or a 4xx."""
 
 from __future__ import annotations
 
@@ -121,3 +122,63 @@ def test_a_request_with_time_is_not_affected(container: Any, api_key: str) -> No
         context,
     )
     assert status == 200, body
+
+
+SEARCH_ROUTES = {"paths": {"/threads/search": {"post": {}}}}
+
+
+def search_red(key: str, context: LambdaContext) -> tuple[int, dict[str, Any], Any]:
+    from app import app
+
+    event = api_event(
+        SEARCH_ROUTES,
+        "POST",
+        "/threads/search",
+        body={"metadata": {"team": "red"}, "limit": 10},
+        headers={"x-api-key": key},
+    )
+    response = app(event, context)
+    return response["statusCode"], response.get("headers") or {}, json.loads(response["body"])
+
+
+def sparse_threads(container: Any, *, red: bool) -> None:
+    service = container.thread_service
+    for _ in range(100):  # 10 Query pages of 10 (the search's page size)
+        service.create(ALICE, metadata={"team": "blue"})
+    if red:
+        service.create(ALICE, metadata={"team": "red"})  # newest: the first match read
+
+
+def pages_take_a_second(container: Any, context: LambdaContext) -> list[int]:
+    pages: list[int] = []
+
+    def take_time(**_: Any) -> None:
+        pages.append(1)
+        context.elapsed += 1.0
+
+    container.dynamodb.meta.events.register("before-call.dynamodb.Query", take_time)
+    return pages
+
+
+def test_a_long_read_running_out_of_time_answers_a_cut_page(container: Any, api_key: str) -> None:
+    # A page may start with 21 s left: 7 pages of a second each, then the read ends as at
+    # its read bound — the match kept so far and the next page's link, not a 503.
+    sparse_threads(container, red=True)
+    context = LambdaContext()
+    pages = pages_take_a_second(container, context)
+    status, headers, body = search_red(api_key, context)
+    assert status == 200, body
+    assert [thread["metadata"] for thread in body] == [{"team": "red"}]
+    assert headers.get("X-Pagination-Next") == "1"
+    assert len(pages) == 8  # the 8th refused by the deadline hook before it was sent
+
+
+def test_a_long_read_running_out_of_time_with_nothing_to_answer_is_a_4xx(
+    container: Any, api_key: str
+) -> None:
+    sparse_threads(container, red=False)
+    context = LambdaContext()
+    pages_take_a_second(container, context)
+    status, _, body = search_red(api_key, context)
+    assert 400 <= status < 500, body
+    assert "longer than one request may" in json.dumps(body)
