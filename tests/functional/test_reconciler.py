@@ -67,13 +67,13 @@ def test_a_stuck_run_is_ended_as_error_and_counted(container: Any, clock: Any, k
     assert container.schedule_store.get(ALICE, sched.id).running is not None
     assert len(container.thread_store.list_for_user(ALICE)) == 1
 
-    # Until 3 heartbeat intervals (3 x 30 s) after its claim without a heartbeat, the
-    # run is left alone…
-    clock.set(NINE + timedelta(seconds=90))
+    # Until 4 heartbeat intervals (4 x 30 s: 3 missed beats plus one for the setup
+    # before the first) after its claim without a heartbeat, the run is left alone…
+    clock.set(NINE + timedelta(seconds=120))
     assert container.reconciler.run().stuck_runs_ended == 0
     # … after them — long before its deadline (600 s) + grace (120 s) — it is ended
     # through the finish transaction.
-    clock.set(NINE + timedelta(seconds=92))
+    clock.set(NINE + timedelta(seconds=122))
     report = container.reconciler.run()
     assert report.stuck_runs_ended == 1 and report.errors == []
     [ended] = container.run_store.list_for_schedule(ALICE, sched.id, offset=0, limit=5)
