@@ -324,6 +324,20 @@ class CallUsage:
     output_tokens: int
 
 
+def usage_reported(input_tokens: Any, output_tokens: Any) -> CallUsage | None:
+    """The usage a provider reported, or ``None`` when it reported none we can trust.
+
+    A token count that is not a plain non-negative ``int`` (missing, a string, a
+    float, a ``bool`` — which Python counts as an ``int`` — or negative) is treated as
+    no usage reported, so the call is booked at its reservation: a buggy or hostile
+    provider must never lower a run's spend or the monthly counters.
+    """
+    for count in (input_tokens, output_tokens):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return None
+    return CallUsage(input_tokens, output_tokens)
+
+
 class Monotonic(Protocol):
     def __call__(self) -> float: ...
 

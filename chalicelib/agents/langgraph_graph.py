@@ -94,6 +94,7 @@ from chalicelib.agents.base import (
     RunContext,
     message_text,
     prompt_token_bound,
+    usage_reported,
 )
 from chalicelib.agents.provider_errors import classify_exception
 from chalicelib.domain.errors import ConfigurationError
@@ -303,7 +304,12 @@ class BudgetCallbackHandler(BaseCallbackHandler):
 
 
 def reported_usage(response: LLMResult) -> tuple[int, int] | None:
-    """(input, output) tokens a model reported, or ``None`` when it reported none."""
+    """(input, output) tokens a model reported, or ``None`` when it reported none.
+
+    A count that is not a non-negative ``int`` counts as none reported (see
+    :func:`~chalicelib.agents.base.usage_reported`), so the call is booked at its
+    reservation.
+    """
     input_tokens = output_tokens = 0
     found = False
     for generations in response.generations:
@@ -311,8 +317,13 @@ def reported_usage(response: LLMResult) -> tuple[int, int] | None:
             message = getattr(generation, "message", None)
             usage = getattr(message, "usage_metadata", None)
             if usage:
-                input_tokens += int(usage.get("input_tokens", 0))
-                output_tokens += int(usage.get("output_tokens", 0))
+                counted = usage_reported(
+                    usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+                )
+                if counted is None:
+                    return None
+                input_tokens += counted.input_tokens
+                output_tokens += counted.output_tokens
                 found = True
     if found:
         return input_tokens, output_tokens
@@ -321,8 +332,9 @@ def reported_usage(response: LLMResult) -> tuple[int, int] | None:
     if isinstance(token_usage, Mapping):
         prompt = token_usage.get("prompt_tokens", token_usage.get("input_tokens"))
         completion = token_usage.get("completion_tokens", token_usage.get("output_tokens"))
-        if isinstance(prompt, int) and isinstance(completion, int):
-            return prompt, completion
+        counted = usage_reported(prompt, completion)
+        if counted is not None:
+            return counted.input_tokens, counted.output_tokens
     return None
 
 

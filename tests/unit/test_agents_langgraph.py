@@ -267,6 +267,23 @@ def test_usage_is_read_from_usage_metadata_or_llm_output() -> None:
     assert reported_usage(LLMResult(generations=[[Generation(text="a")]])) is None
 
 
+def test_negative_bool_or_fractional_usage_counts_as_none_reported() -> None:
+    def with_metadata(input_tokens: Any, output_tokens: Any) -> LLMResult:
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": 0}
+        message = AIMessage(content="a")
+        message.usage_metadata = usage  # type: ignore[assignment]
+        return LLMResult(generations=[[ChatGeneration(message=message)]])
+
+    assert reported_usage(with_metadata(10, -100_000)) is None
+    assert reported_usage(with_metadata(True, 4)) is None
+    assert reported_usage(with_metadata(10, 4.5)) is None
+    legacy = LLMResult(
+        generations=[[Generation(text="a")]],
+        llm_output={"token_usage": {"prompt_tokens": -12, "completion_tokens": 5}},
+    )
+    assert reported_usage(legacy) is None
+
+
 def test_missing_usage_is_booked_at_the_worst_case() -> None:
     graphs.one_call_model.report_usage = False
     try:
