@@ -284,6 +284,35 @@ def test_negative_bool_or_fractional_usage_counts_as_none_reported() -> None:
     assert reported_usage(legacy) is None
 
 
+def test_a_model_clients_own_retries_are_each_booked_at_their_reservation() -> None:
+    # Given a graph model whose client retries twice inside one call (on_retry)
+    graphs.sdk_retrying_model.sdk_failures = 2
+    try:
+        ctx = make_context()
+        result = make_agent("sdk_retrying_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.sdk_retrying_model.sdk_failures = 0
+    # Then each abandoned attempt costs its reservation, the last one its usage
+    assert result.output == "answer after SDK retries"
+    assert ctx.attempts.attempts == 3
+    assert [f.error for f in ctx.attempts.failed] == ["TimeoutError", "TimeoutError"]
+    answered = DEMO_PRICE.cost(1, graphs.sdk_retrying_model.output_tokens)
+    assert ctx.budget.spent_usd == 2 * first_call_worst_case("hi") + answered
+    assert ctx.budget.reserved_usd == 0
+
+
+def test_a_model_client_retry_that_does_not_fit_the_budget_is_refused() -> None:
+    graphs.sdk_retrying_model.sdk_failures = 1
+    try:
+        ctx = make_context(budget=str(first_call_worst_case("hi") * 3 / 2))
+        with pytest.raises(BudgetExceeded):
+            make_agent("sdk_retrying_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.sdk_retrying_model.sdk_failures = 0
+    assert ctx.budget.spent_usd == first_call_worst_case("hi")
+    assert ctx.budget.reserved_usd == 0
+
+
 def test_missing_usage_is_booked_at_the_worst_case() -> None:
     graphs.one_call_model.report_usage = False
     try:
