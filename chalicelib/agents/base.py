@@ -17,7 +17,9 @@ calls a model directly: it calls :meth:`RunContext.model_call`, which
 
 **Retries stay inside the run's limits.** Every attempt is a call like any other: it
 reserves its worst case, and an attempt the provider provably did not bill releases
-it. A backoff that would end past the deadline is not started — the call fails with
+it. A retry is not started unless, after its backoff, at least
+``MIN_ATTEMPT_SECONDS`` of the run remain (an attempt begun with milliseconds left
+would only time out and be booked at its reservation) — the call fails with
 :class:`DeadlineExceeded` whose ``__cause__`` is the last provider error, so the run
 ends ``timeout`` naming it; a retry whose worst case no longer fits the budget is not
 started either (:class:`BudgetExceeded`, same cause). Permanent errors (auth,
@@ -324,6 +326,20 @@ class CallUsage:
     output_tokens: int
 
 
+def usage_reported(input_tokens: Any, output_tokens: Any) -> CallUsage | None:
+    """The usage a provider reported, or ``None`` when it reported none we can trust.
+
+    A token count that is not a plain non-negative ``int`` (missing, a string, a
+    float, a ``bool`` — which Python counts as an ``int`` — or negative) is treated as
+    no usage reported, so the call is booked at its reservation: a buggy or hostile
+    provider must never lower a run's spend or the monthly counters.
+    """
+    for count in (input_tokens, output_tokens):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            return None
+    return CallUsage(input_tokens, output_tokens)
+
+
 class Monotonic(Protocol):
     def __call__(self) -> float: ...
 
@@ -342,6 +358,11 @@ class RetryPolicy:
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
 
+
+# A retry is started only if, after its backoff, at least this much of the run is
+# left: an attempt begun with a few milliseconds to spare cannot answer, times out at
+# the deadline and is booked at its full reservation for nothing.
+MIN_ATTEMPT_SECONDS = 1.0
 
 FAILED_ATTEMPT_MESSAGE_BYTES = 256
 
@@ -478,7 +499,7 @@ class RunContext:
         def give_up(state: RetryCallState) -> bool:
             if state.attempt_number >= self.retry.max_attempts or self.cancelled.is_set():
                 return True
-            if state.upcoming_sleep >= self.time_left():
+            if state.upcoming_sleep + MIN_ATTEMPT_SECONDS > self.time_left():
                 stopped.append("deadline")
                 return True
             if price.cost(prompt_tokens, max_output_tokens) > self.budget.remaining_usd:
@@ -499,7 +520,8 @@ class RunContext:
         except ProviderError as exc:
             if stopped == ["deadline"]:
                 raise DeadlineExceeded(
-                    f"the next attempt's backoff would pass the deadline; last error: {exc}"
+                    "the next attempt's backoff would leave less than "
+                    f"{MIN_ATTEMPT_SECONDS:g} s before the deadline; last error: {exc}"
                 ) from exc
             if stopped == ["budget"]:
                 raise BudgetExceeded(

@@ -55,6 +55,7 @@ from chalicelib.agents.base import (
     input_messages,
     prompt_token_bound,
     state_messages,
+    usage_reported,
 )
 from chalicelib.agents.provider_errors import bedrock_flags
 from chalicelib.domain.models import JSONObject
@@ -224,12 +225,9 @@ class BedrockAgent:
                 f"Bedrock model {self.model_id} returned a malformed Converse response"
             ) from exc
         usage = response.get("usage") or {}
-        input_tokens = usage.get("inputTokens")
-        output_tokens = usage.get("outputTokens")
-        if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
-            # No usage reported: book the worst case the reservation assumed.
-            return text, CallUsage(prompt_bound, self.max_tokens)
-        return text, CallUsage(input_tokens, output_tokens)
+        reported = usage_reported(usage.get("inputTokens"), usage.get("outputTokens"))
+        # No usable usage reported: book the worst case the reservation assumed.
+        return text, reported or CallUsage(prompt_bound, self.max_tokens)
 
 
 def bedrock_error(exc: ClientError, model_id: str) -> ProviderError:

@@ -25,7 +25,8 @@ aborts the call *before the request is sent*:
   reserved. Configure the graph's models with ``max_tokens`` for a tighter bound.
 * end: settle with the generation messages' ``usage_metadata``
   (``input_tokens``/``output_tokens``), else ``llm_output["token_usage"]``; a call
-  with no reported usage is booked at its reservation. Usage costing more than the
+  with no reported usage — or a negative, boolean or non-integer count — is booked at
+  its reservation. Usage costing more than the
   reservation (a provider that ignored the bound) is booked as reported and raises
   :class:`~chalicelib.agents.base.BudgetOverrun` from the callback: the run ends
   ``budget_exceeded`` at once.
@@ -34,6 +35,12 @@ aborts the call *before the request is sent*:
   or a Bedrock throttling/validation error before any streamed token releases the
   reservation; anything else (a connection lost, a timeout, a failure after output
   started) is booked at the reservation.
+* retry (``on_retry``, fired by LangChain's retry decorator between attempts inside
+  one start/end pair): the abandoned attempt is booked at its reservation and
+  recorded as failed, and the next attempt reserves again (or is refused, as at
+  start). Retries inside an SDK client (``ChatOpenAI(max_retries=2)``) fire no
+  callback and are metered as one call: the README tells users to set
+  ``max_retries=0`` on graph models.
 * price: the call's own model (``ls_model_name`` in the call metadata, else the
   ``model``/``model_name`` invocation parameter) when it is priced — a graph that
   routes between a cheap and an expensive model is charged for each correctly —
@@ -81,6 +88,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 from pydantic import BaseModel
+from tenacity import RetryCallState
 from typing_extensions import override
 
 from chalicelib.agents.base import (
@@ -94,6 +102,7 @@ from chalicelib.agents.base import (
     RunContext,
     message_text,
     prompt_token_bound,
+    usage_reported,
 )
 from chalicelib.agents.provider_errors import classify_exception
 from chalicelib.domain.errors import ConfigurationError
@@ -132,6 +141,8 @@ class BudgetCallbackHandler(BaseCallbackHandler):
         self._prices = prices
         self._default_price = default_price
         self._reservations: dict[UUID, Reservation] = {}
+        self._bounds: dict[UUID, tuple[ModelPrice, int, int]] = {}
+        """Each open call's price, prompt bound and output bound (to reserve a retry)."""
         self._streaming: set[UUID] = set()
         """Calls that have streamed output (their failures are billed)."""
         self._lock = threading.Lock()
@@ -182,6 +193,7 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
+            self._bounds.pop(run_id, None)
             self._streaming.discard(run_id)
         if reservation is None:
             return
@@ -210,6 +222,7 @@ class BudgetCallbackHandler(BaseCallbackHandler):
     ) -> Any:
         with self._lock:
             reservation = self._reservations.pop(run_id, None)
+            self._bounds.pop(run_id, None)
             output_started = run_id in self._streaming
             self._streaming.discard(run_id)
         if reservation is None:
@@ -220,6 +233,41 @@ class BudgetCallbackHandler(BaseCallbackHandler):
             self._ctx.budget.settle_worst_case(reservation)
         else:
             self._ctx.budget.release(reservation)
+
+    @override
+    def on_retry(
+        self,
+        retry_state: RetryCallState,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # A model client retrying inside one start/end pair (LangChain's retry
+        # decorator fires this between attempts): the abandoned attempt is booked at
+        # its reservation — it may have been billed — and the next attempt reserves
+        # again, under the run's deadline and budget, or is refused.
+        with self._lock:
+            reservation = self._reservations.pop(run_id, None)
+            bounds = self._bounds.get(run_id)
+            self._streaming.discard(run_id)
+        if reservation is None or bounds is None:
+            return
+        self._ctx.budget.settle_worst_case(reservation)
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None and outcome.failed else None
+        if error is not None:
+            self._ctx.attempts.failure(error, self._ctx.now())
+        with self._lock:
+            try:
+                if self._closed is not None:
+                    raise DeadlineExceeded(self._closed)
+                self._reservations[run_id] = self._ctx.begin_call(*bounds)
+            except (DeadlineExceeded, BudgetExceeded, AgentError) as exc:
+                self._bounds.pop(run_id, None)
+                if self.refusal is None:
+                    self.refusal = exc
+                raise
 
     @override
     def on_llm_new_token(
@@ -273,6 +321,7 @@ class BudgetCallbackHandler(BaseCallbackHandler):
                     self.refusal = exc
                 raise
             self._reservations[run_id] = reservation
+            self._bounds[run_id] = (price, prompt_tokens, max_output_tokens)
 
     def _price(self, params: Mapping[str, Any], metadata: Mapping[str, Any]) -> ModelPrice:
         name = metadata.get("ls_model_name") or params.get("model") or params.get("model_name")
@@ -303,7 +352,12 @@ class BudgetCallbackHandler(BaseCallbackHandler):
 
 
 def reported_usage(response: LLMResult) -> tuple[int, int] | None:
-    """(input, output) tokens a model reported, or ``None`` when it reported none."""
+    """(input, output) tokens a model reported, or ``None`` when it reported none.
+
+    A count that is not a non-negative ``int`` counts as none reported (see
+    :func:`~chalicelib.agents.base.usage_reported`), so the call is booked at its
+    reservation.
+    """
     input_tokens = output_tokens = 0
     found = False
     for generations in response.generations:
@@ -311,8 +365,13 @@ def reported_usage(response: LLMResult) -> tuple[int, int] | None:
             message = getattr(generation, "message", None)
             usage = getattr(message, "usage_metadata", None)
             if usage:
-                input_tokens += int(usage.get("input_tokens", 0))
-                output_tokens += int(usage.get("output_tokens", 0))
+                counted = usage_reported(
+                    usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+                )
+                if counted is None:
+                    return None
+                input_tokens += counted.input_tokens
+                output_tokens += counted.output_tokens
                 found = True
     if found:
         return input_tokens, output_tokens
@@ -321,8 +380,9 @@ def reported_usage(response: LLMResult) -> tuple[int, int] | None:
     if isinstance(token_usage, Mapping):
         prompt = token_usage.get("prompt_tokens", token_usage.get("input_tokens"))
         completion = token_usage.get("completion_tokens", token_usage.get("output_tokens"))
-        if isinstance(prompt, int) and isinstance(completion, int):
-            return prompt, completion
+        counted = usage_reported(prompt, completion)
+        if counted is not None:
+            return counted.input_tokens, counted.output_tokens
     return None
 
 

@@ -64,6 +64,7 @@ from chalicelib.agents.base import (
     message_text,
     prompt_token_bound,
     state_messages,
+    usage_reported,
 )
 from chalicelib.agents.provider_errors import http_status_error
 from chalicelib.domain.errors import ConfigurationError
@@ -292,12 +293,9 @@ class OpenAICompatibleAgent:
 
     def _usage(self, usage: Any, prompt_bound: int) -> CallUsage:
         usage = usage if isinstance(usage, dict) else {}
-        prompt_tokens = usage.get("prompt_tokens")
-        completion_tokens = usage.get("completion_tokens")
-        if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
-            # No usage reported: book the worst case the reservation assumed.
-            return CallUsage(prompt_bound, self.max_tokens)
-        return CallUsage(prompt_tokens, completion_tokens)
+        reported = usage_reported(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        # No usable usage reported: book the worst case the reservation assumed.
+        return reported or CallUsage(prompt_bound, self.max_tokens)
 
     def _http_error(self, exc: urllib.error.HTTPError) -> str:
         try:

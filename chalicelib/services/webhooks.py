@@ -85,7 +85,9 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance: floa
     if abs(now - timestamp) > tolerance:
         return False
     expected = signature(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    # Compare bytes: compare_digest raises TypeError on a non-ASCII str, and the
+    # header is whatever the sender (or an attacker) put there.
+    return hmac.compare_digest(expected.encode(), fields.get("v1", "").encode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
@@ -25,6 +26,7 @@ from chalicelib.agents.base import (
     DeadlineExceeded,
     ModelPrice,
     ProviderError,
+    prompt_token_bound,
     state_messages,
 )
 from chalicelib.agents.bedrock import BedrockAgent, converse_messages
@@ -426,6 +428,27 @@ def test_request_without_system_prompt_or_temperature(client: Any, stubber: Stub
     )
     assert agent.invoke(user("hi"), None, make_context()).output == "hello"
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("output_tokens", [-50_000, True, 3.5])
+def test_untrustworthy_usage_is_booked_at_the_worst_case(
+    client: Any, stubber: Stubber, output_tokens: Any
+) -> None:
+    # Given a model that reports a negative, bool or fractional output count (the
+    # Stubber validates responses against the model, so a "transport" answers first)
+    answer = converse_response("odd usage", 31, 0)
+    answer["usage"]["outputTokens"] = output_tokens
+
+    def transport(**kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://bedrock.invalid", 200, HTTPHeaders(), None), answer
+
+    client.meta.events.register_first(BEFORE_CALL, transport)
+    stubber.add_response("converse", converse_response("never delivered", 1, 1))
+    agent, _ = make_agent(client)
+    ctx = make_context()
+    assert agent.invoke(user("hi"), None, ctx).output == "odd usage"
+    # Then it never lowers the spend: the call is booked at its reservation
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
 
 
 def test_usage_above_max_tokens_is_booked_and_raised(client: Any, stubber: Stubber) -> None:

@@ -267,6 +267,52 @@ def test_usage_is_read_from_usage_metadata_or_llm_output() -> None:
     assert reported_usage(LLMResult(generations=[[Generation(text="a")]])) is None
 
 
+def test_negative_bool_or_fractional_usage_counts_as_none_reported() -> None:
+    def with_metadata(input_tokens: Any, output_tokens: Any) -> LLMResult:
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": 0}
+        message = AIMessage(content="a")
+        message.usage_metadata = usage  # type: ignore[assignment]
+        return LLMResult(generations=[[ChatGeneration(message=message)]])
+
+    assert reported_usage(with_metadata(10, -100_000)) is None
+    assert reported_usage(with_metadata(True, 4)) is None
+    assert reported_usage(with_metadata(10, 4.5)) is None
+    legacy = LLMResult(
+        generations=[[Generation(text="a")]],
+        llm_output={"token_usage": {"prompt_tokens": -12, "completion_tokens": 5}},
+    )
+    assert reported_usage(legacy) is None
+
+
+def test_a_model_clients_own_retries_are_each_booked_at_their_reservation() -> None:
+    # Given a graph model whose client retries twice inside one call (on_retry)
+    graphs.sdk_retrying_model.sdk_failures = 2
+    try:
+        ctx = make_context()
+        result = make_agent("sdk_retrying_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.sdk_retrying_model.sdk_failures = 0
+    # Then each abandoned attempt costs its reservation, the last one its usage
+    assert result.output == "answer after SDK retries"
+    assert ctx.attempts.attempts == 3
+    assert [f.error for f in ctx.attempts.failed] == ["TimeoutError", "TimeoutError"]
+    answered = DEMO_PRICE.cost(1, graphs.sdk_retrying_model.output_tokens)
+    assert ctx.budget.spent_usd == 2 * first_call_worst_case("hi") + answered
+    assert ctx.budget.reserved_usd == 0
+
+
+def test_a_model_client_retry_that_does_not_fit_the_budget_is_refused() -> None:
+    graphs.sdk_retrying_model.sdk_failures = 1
+    try:
+        ctx = make_context(budget=str(first_call_worst_case("hi") * 3 / 2))
+        with pytest.raises(BudgetExceeded):
+            make_agent("sdk_retrying_graph").invoke(user("hi"), None, ctx)
+    finally:
+        graphs.sdk_retrying_model.sdk_failures = 0
+    assert ctx.budget.spent_usd == first_call_worst_case("hi")
+    assert ctx.budget.reserved_usd == 0
+
+
 def test_missing_usage_is_booked_at_the_worst_case() -> None:
     graphs.one_call_model.report_usage = False
     try:

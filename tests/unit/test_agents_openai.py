@@ -477,6 +477,28 @@ def test_missing_usage_is_booked_at_the_worst_case(provider: FakeProvider) -> No
     assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
 
 
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 10, "completion_tokens": -100_000},
+        {"prompt_tokens": -5, "completion_tokens": 3},
+        {"prompt_tokens": True, "completion_tokens": 3},
+        {"prompt_tokens": 10, "completion_tokens": 3.5},
+    ],
+)
+def test_untrustworthy_usage_is_booked_at_the_worst_case(
+    provider: FakeProvider, usage: dict[str, Any]
+) -> None:
+    # A negative, bool or fractional count would lower the run's spend if booked.
+    body = completion("odd usage")
+    body["usage"] = usage
+    provider.replies.append(Reply(body=body))
+    ctx = make_context()
+    make_agent(provider.base_url).invoke(user("hi"), None, ctx)
+    assert ctx.budget.spent_usd == PRICE.cost(prompt_token_bound(SYSTEM, "hi"), MAX_TOKENS)
+    assert ctx.budget.spent_usd > 0
+
+
 def test_without_key_no_authorization_and_alternative_max_tokens_field(
     provider: FakeProvider,
 ) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.agents.base import (
+    MIN_ATTEMPT_SECONDS,
     BudgetExceeded,
     CallUsage,
     DeadlineExceeded,
@@ -110,6 +111,27 @@ def test_a_backoff_past_the_deadline_is_not_started() -> None:
         call(ctx, script)
     assert isinstance(caught.value.__cause__, ProviderError)
     assert clock.sleeps == [] and len(script.timeouts) == 1
+
+
+def test_a_retry_that_would_start_with_almost_no_time_left_is_not_started() -> None:
+    # A Retry-After ending 5 ms before the deadline: the attempt could only time out
+    # and be booked at its worst case.
+    clock = FakeClock()
+    ctx = context(clock, timeout=10.0)
+    script = Script(throttled(retry_after=9.995))
+    with pytest.raises(DeadlineExceeded, match="last error: HTTP 429") as caught:
+        call(ctx, script)
+    assert isinstance(caught.value.__cause__, ProviderError)
+    assert clock.sleeps == [] and len(script.timeouts) == 1
+    assert ctx.budget.usage().cost_usd == 0 and ctx.budget.reserved_usd == 0
+
+
+def test_a_retry_with_the_minimum_attempt_time_left_is_started() -> None:
+    clock = FakeClock()
+    ctx = context(clock, timeout=10.0)
+    script = Script(throttled(retry_after=10.0 - MIN_ATTEMPT_SECONDS))
+    assert call(ctx, script) == "answer"
+    assert script.timeouts[1] == pytest.approx(MIN_ATTEMPT_SECONDS)
 
 
 def test_a_retry_that_does_not_fit_the_budget_is_not_started() -> None:

@@ -277,3 +277,12 @@ def test_the_readme_verification_snippet_accepts_our_signatures_only() -> None:
     assert namespace["verify"]("whsec_k", header, body)
     assert not namespace["verify"]("whsec_x", header, body)
     assert not namespace["verify"]("whsec_k", signature("whsec_k", 1, body), body)
+    assert not namespace["verify"]("whsec_k", f"t={int(time.time())},v1=é\u2603", body)
+
+
+@pytest.mark.parametrize("forged", ["é" * 64, "\u2603", "\udcff", "0" * 63 + "é"])
+def test_a_non_ascii_signature_is_rejected_not_raised(forged: str) -> None:
+    from chalicelib.services.webhooks import verify
+
+    header = f"t=1800000000,v1={forged}"
+    assert not verify("whsec_k", header, b"{}", now=1_800_000_000)
